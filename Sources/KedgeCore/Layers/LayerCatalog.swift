@@ -1,0 +1,61 @@
+/// How one Keras layer class (or several aliases of it) becomes a `Layer`.
+struct LayerBuilder {
+    /// Keras class names this builder accepts (Keras 1, 2 and 3 spellings).
+    let classNames: [String]
+    /// The layer's weight names in Keras's order, which is the order of `layer.weights`, of the `weight_names`
+    /// attribute in .h5 files and of `vars/0..n` in .keras files. The converter names tensors with these.
+    let weightNames: (LayerConfig) throws(KedgeError) -> [String]
+    let make: (LayerSpec) throws(KedgeError) -> Layer
+
+    init(
+        _ classNames: [String],
+        weights: @escaping (LayerConfig) throws(KedgeError) -> [String] = { _ throws(KedgeError) in [] },
+        make: @escaping (LayerSpec) throws(KedgeError) -> Layer
+    ) {
+        self.classNames = classNames
+        self.weightNames = weights
+        self.make = make
+    }
+}
+
+/// The registry of every supported Keras layer class. Each family file (named after Keras's own module)
+/// contributes its builders; `docs/LAYERS.md` is checked against `supportedClassNames`.
+public enum LayerCatalog {
+    static let families: [[LayerBuilder]] = [
+        coreBuilders, activationBuilders, regularizationBuilders, reshapingBuilders, convolutionalBuilders,
+        poolingBuilders, normalizationBuilders, mergingBuilders, preprocessingBuilders,
+    ]
+
+    static func builder(for className: String) -> LayerBuilder? {
+        for family in families {
+            for b in family where b.classNames.contains(className) { return b }
+        }
+        return nil
+    }
+
+    public static var supportedClassNames: [String] {
+        var out: [String] = []
+        for family in families { for b in family { out += b.classNames } }
+        return out
+    }
+
+    public static func isSupported(_ className: String) -> Bool { builder(for: className) != nil }
+
+    static func unsupported(_ className: String, layer: String) -> KedgeError {
+        KedgeError(
+            .unsupportedLayer,
+            "layer '\(layer)' has class '\(className)', which Kedge does not support; supported: "
+                + supportedClassNames.joined(separator: ", "))
+    }
+
+    /// The weight names a layer must have, in Keras's order (see `LayerBuilder.weightNames`).
+    public static func weightNames(_ config: LayerConfig) throws(KedgeError) -> [String] {
+        guard let b = builder(for: config.className) else { throw unsupported(config.className, layer: config.layerName) }
+        return try b.weightNames(config)
+    }
+
+    static func make(_ spec: LayerSpec) throws(KedgeError) -> Layer {
+        guard let b = builder(for: spec.className) else { throw unsupported(spec.className, layer: spec.name) }
+        return try b.make(spec)
+    }
+}
