@@ -40,6 +40,12 @@ public class Layer {
     /// Applies `activation` to this layer's output inside its kernel. Returns false when it cannot.
     func absorbActivation(_ activation: Activation) -> Bool { false }
 
+    /// Set by layers that compute `x * scale + shift` per channel on the last axis (inference BatchNormalization).
+    var scaleShiftForFolding: ([Float], [Float])? { nil }
+
+    /// Set by layers that only apply a pointwise activation (Activation, ReLU, ...).
+    var activationForFusion: Activation? { nil }
+
     // MARK: helpers for subclasses
 
     func arityError(_ got: Int, expected: Int) -> KedgeError {

@@ -1,0 +1,198 @@
+/// A model config turned into an executable schedule: layer calls in dependency order, reading and writing
+/// numbered tensor slots. Slots are released after their last reader, so peak memory follows liveness.
+final class Graph {
+    struct Step {
+        var layer: Layer
+        /// The call number of `layer` (shared layers are called more than once).
+        var call: Int
+        var inputs: [Int]
+        var outputs: [Int]
+    }
+
+    var steps: [Step] = []
+    var inputSlots: [Int] = []
+    var outputSlots: [Int] = []
+    var slotShapes: [[Int]] = []
+    /// The name each slot is reported under by `--all-layers` (`layer`, `layer_1` for a second output,
+    /// `layer@1` for a shared layer's second call).
+    var slotNames: [String] = []
+    /// After which step a slot is no longer needed (-1: never read, `Int.max`: a graph output or input).
+    var lastUse: [Int] = []
+    /// Every layer built, in config order (nested models appear as one `NestedModel` layer).
+    var layers: [Layer] = []
+
+    init(config: ModelConfig, weights: WeightStore, pathPrefix: String = "") throws(KedgeError) {
+        var slotOf: [String: Int] = [:]
+        func key(_ r: TensorRef) -> String { r.layer + "#" + String(r.node) + "#" + String(r.tensor) }
+        func newSlot(_ shape: [Int], _ name: String) -> Int {
+            slotShapes.append(shape)
+            slotNames.append(name)
+            return slotShapes.count - 1
+        }
+
+        // Inputs first, in the model's declared order.
+        for (i, r) in config.inputs.enumerated() {
+            let s = newSlot(config.inputShapes[i], r.layer)
+            slotOf[key(TensorRef(layer: r.layer, node: 0, tensor: 0))] = s
+            inputSlots.append(s)
+        }
+
+        // Build every non-input layer once.
+        var built: [String: Layer] = [:]
+        var buildCalled: Set<String> = []
+        for entry in config.layers where entry.className != "InputLayer" {
+            let path = pathPrefix + entry.name
+            let layer: Layer
+            if let inner = entry.inner {
+                let g = try Graph(config: inner, weights: weights, pathPrefix: path + "/")
+                layer = NestedModel(name: entry.name, className: entry.className, graph: g)
+            } else {
+                let names = try LayerCatalog.weightNames(entry.config)
+                let available = weights.weights(ofLayer: path)
+                var ws: [String: Tensor] = [:]
+                for n in names {
+                    guard let t = available[n] else {
+                        throw KedgeError(
+                            .missingWeight,
+                            "layer '\(path)' (\(entry.className)) needs weight '\(n)', which the bundle does not have")
+                    }
+                    ws[n] = t
+                }
+                let spec = LayerSpec(
+                    name: entry.name, className: entry.className, config: entry.config, kerasMajor: config.kerasMajor,
+                    weights: ws)
+                layer = try LayerCatalog.make(spec)
+            }
+            built[entry.name] = layer
+            layers.append(layer)
+        }
+
+        // Schedule calls whose inputs are ready until none is left; a pass that schedules nothing means the
+        // config refers to a tensor that no call produces.
+        var pending: [(entry: LayerEntry, call: Int)] = []
+        for entry in config.layers where entry.className != "InputLayer" {
+            for k in entry.inboundNodes.indices { pending.append((entry, k)) }
+        }
+        while !pending.isEmpty {
+            var rest: [(entry: LayerEntry, call: Int)] = []
+            for p in pending {
+                var ins: [Int] = []
+                var ready = true
+                for r in p.entry.inboundNodes[p.call] {
+                    guard let s = slotOf[key(r)] else { ready = false; break }
+                    ins.append(s)
+                }
+                if !ready { rest.append(p); continue }
+                let layer = built[p.entry.name]!
+                let inShapes = ins.map { slotShapes[$0] }
+                let outShapes: [[Int]]
+                if buildCalled.contains(p.entry.name) {
+                    outShapes = try layer.outputShapes(inShapes)
+                } else {
+                    outShapes = try layer.build(inShapes)
+                    buildCalled.insert(p.entry.name)
+                }
+                var outs: [Int] = []
+                for (t, shape) in outShapes.enumerated() {
+                    var n = p.entry.name
+                    if p.call > 0 { n += "@" + String(p.call) }
+                    if t > 0 { n += "_" + String(t) }
+                    let s = newSlot(shape, n)
+                    slotOf[key(TensorRef(layer: p.entry.name, node: p.call, tensor: t))] = s
+                    outs.append(s)
+                }
+                steps.append(Step(layer: layer, call: p.call, inputs: ins, outputs: outs))
+            }
+            if rest.count == pending.count {
+                let e = rest[0].entry
+                var missing = ""
+                for r in e.inboundNodes[rest[0].call] where slotOf[key(r)] == nil {
+                    missing = r.layer + "[" + String(r.node) + "][" + String(r.tensor) + "]"
+                }
+                throw KedgeError(
+                    .invalidConfig,
+                    "model '\(config.name)': layer '\(e.name)' reads tensor \(missing), which no layer in the config produces")
+            }
+            pending = rest
+        }
+
+        for r in config.outputs {
+            guard let s = slotOf[key(r)] else {
+                throw KedgeError(
+                    .invalidConfig, "model '\(config.name)': output '\(r.layer)' is not produced by any layer call")
+            }
+            outputSlots.append(s)
+        }
+        computeLiveness()
+    }
+
+    func computeLiveness() {
+        lastUse = [Int](repeating: -1, count: slotShapes.count)
+        for (i, st) in steps.enumerated() { for s in st.inputs { lastUse[s] = i } }
+        for s in outputSlots { lastUse[s] = Int.max }
+        for s in inputSlots { lastUse[s] = Int.max }
+    }
+
+    var inputShapes: [[Int]] { inputSlots.map { slotShapes[$0] } }
+    var outputShapes: [[Int]] { outputSlots.map { slotShapes[$0] } }
+
+    /// Runs the schedule. `observe`, when given, sees every step's outputs (for `--all-layers` and visualisation)
+    /// and keeps nothing alive itself.
+    func run(_ inputs: [Tensor], observe: ((String, Tensor) -> Void)? = nil) throws(KedgeError) -> [Tensor] {
+        var values = [Tensor?](repeating: nil, count: slotShapes.count)
+        for (i, s) in inputSlots.enumerated() { values[s] = inputs[i] }
+        for (i, st) in steps.enumerated() {
+            var ins: [Tensor] = []
+            ins.reserveCapacity(st.inputs.count)
+            for s in st.inputs { ins.append(values[s]!) }
+            // Drop the graph's own references before the call, so a layer holding the only reference can
+            // reuse the buffer in place.
+            for s in st.inputs where lastUse[s] == i { values[s] = nil }
+            let outs = try st.layer.forward(ins)
+            ins = []
+            guard outs.count == st.outputs.count else {
+                throw KedgeError(
+                    .internalError,
+                    "layer '\(st.layer.name)' returned \(outs.count) tensors, expected \(st.outputs.count)")
+            }
+            for (k, s) in st.outputs.enumerated() {
+                if let observe { observe(slotNames[s], outs[k]) }
+                if lastUse[s] >= i { values[s] = outs[k] }
+            }
+        }
+        var result: [Tensor] = []
+        for s in outputSlots { result.append(values[s]!) }
+        return result
+    }
+}
+
+/// A Sequential/Functional model used as a layer of another model.
+final class NestedModel: Layer {
+    let graph: Graph
+
+    init(name: String, className: String, graph: Graph) {
+        self.graph = graph
+        super.init(
+            LayerSpec(
+                name: name, className: className,
+                config: LayerConfig(layerName: name, className: className, json: JSONObject()), kerasMajor: 3,
+                weights: [:]))
+    }
+
+    override func outputShapes(_ inputShapes: [[Int]]) throws(KedgeError) -> [[Int]] {
+        guard inputShapes.count == graph.inputSlots.count else {
+            throw arityError(inputShapes.count, expected: graph.inputSlots.count)
+        }
+        return graph.outputShapes
+    }
+
+    override func forward(_ inputs: [Tensor]) throws(KedgeError) -> [Tensor] {
+        try graph.run(inputs)
+    }
+
+    override var parameterCount: Int {
+        var n = 0
+        for l in graph.layers { n += l.parameterCount }
+        return n
+    }
+}
