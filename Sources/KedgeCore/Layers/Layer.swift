@@ -7,7 +7,7 @@ public class Layer {
     public let name: String
     public let className: String
 
-    init(_ spec: LayerSpec) {
+    init(spec: LayerSpec) {
         self.name = spec.name
         self.className = spec.className
     }

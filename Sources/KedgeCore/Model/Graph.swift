@@ -172,7 +172,7 @@ final class NestedModel: Layer {
 
     init(name: String, className: String, graph: Graph) {
         self.graph = graph
-        super.init(
+        super.init(spec:
             LayerSpec(
                 name: name, className: className,
                 config: LayerConfig(layerName: name, className: className, json: JSONObject()), kerasMajor: 3,
