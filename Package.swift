@@ -38,5 +38,7 @@ let package = Package(
         ),
         .testTarget(name: "KedgeCoreTests", dependencies: ["KedgeCore"]),
         .testTarget(name: "KedgeConvertTests", dependencies: ["KedgeCore", "KedgeConvert"]),
+        // Whole-model parity with real Keras over Tests/Fixtures (made by tools/fixtures/).
+        .testTarget(name: "KedgeParityTests", dependencies: ["KedgeCore", "KedgeConvert"]),
     ]
 )
