@@ -1,0 +1,57 @@
+import Testing
+
+@testable import KedgeCore
+
+@Suite struct JSONParserTests {
+    @Test func parsesNestedValuesAndKeepsKeyOrder() throws {
+        let j = try JSONParser.parse(#"{"b": [1, 2.5, -3e2, true, null], "a": {"x": "y\u00e9\n"}, "c": false}"#)
+        #expect(j.object?.keys == ["b", "a", "c"])
+        #expect(j["b"]?[0]?.int == 1)
+        #expect(j["b"]?[1]?.double == 2.5)
+        #expect(j["b"]?[2]?.double == -300)
+        #expect(j["b"]?[3]?.bool == true)
+        #expect(j["b"]?[4]?.isNull == true)
+        #expect(j["a"]?["x"]?.string == "yé\n")
+        #expect(j["c"]?.bool == false)
+    }
+
+    @Test func decimalsRoundLikeFloat32Hyperparameters() throws {
+        // Keras writes float32 hyper-parameters as shortest decimals; they must come back as the same Float.
+        for text in ["0.001", "1e-05", "0.99", "1.0000000116860974e-07", "0.30000001192092896", "6.0", "123456.789"] {
+            let parsed = try JSONParser.parse(text).double!
+            let expected: Double = switch text {
+            case "0.001": 0.001
+            case "1e-05": 1e-05
+            case "0.99": 0.99
+            case "1.0000000116860974e-07": 1.0000000116860974e-07
+            case "0.30000001192092896": 0.30000001192092896
+            case "6.0": 6.0
+            default: 123456.789
+            }
+            #expect(Float(parsed) == Float(expected), "\(text)")
+        }
+    }
+
+    @Test func acceptsPythonNonFiniteLiterals() throws {
+        let j = try JSONParser.parse("[NaN, Infinity, -Infinity]")
+        #expect(j[0]?.double?.isNaN == true)
+        #expect(j[1]?.double == .infinity)
+        #expect(j[2]?.double == -.infinity)
+    }
+
+    @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "\"abc", "tru", "[1] 2", "{\"a\":01x}", "\"\\q\""])
+    func rejectsMalformedInputWithAPosition(_ text: String) {
+        #expect(throws: KedgeError.self) { try JSONParser.parse(text) }
+        do {
+            _ = try JSONParser.parse(text, what: "model.json")
+        } catch {
+            #expect(error.message.hasPrefix("model.json: "))
+            #expect(error.kind == .invalidJSON)
+        }
+    }
+
+    @Test func rejectsPathologicalNesting() {
+        let deep = String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000)
+        #expect(throws: KedgeError.self) { try JSONParser.parse(deep) }
+    }
+}
