@@ -23,7 +23,7 @@ struct LayerBuilder {
 public enum LayerCatalog {
     static let families: [[LayerBuilder]] = [
         coreBuilders, activationBuilders, regularizationBuilders, reshapingBuilders, convolutionalBuilders,
-        poolingBuilders, normalizationBuilders, mergingBuilders, preprocessingBuilders,
+        poolingBuilders, normalizationBuilders, mergingBuilders, preprocessingBuilders, treeBuilders,
     ]
 
     static func builder(for className: String) -> LayerBuilder? {
