@@ -1,0 +1,13 @@
+import ArgumentParser
+import KedgeCore
+
+struct Layers: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List every supported Keras layer class (the source of docs/LAYERS.md).")
+
+    @Flag(help: "Print docs/LAYERS.md.") var markdown = false
+
+    func run() throws {
+        print(markdown ? LayerCatalog.markdownTable() : LayerCatalog.supportedClassNames.joined(separator: "\n"))
+    }
+}
