@@ -12,6 +12,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
     targets: [
         // Pure Swift, no Foundation, no Glibc: the same sources compile to wasm as Embedded Swift (wasm/build.sh).
@@ -29,14 +33,34 @@ let package = Package(
             name: "KedgeConvert",
             dependencies: ["KedgeCore", "CHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")]
         ),
+        // The build server (Hummingbird 2): converts models in a child `kedge convert`, so it needs no KedgeConvert.
+        .target(
+            name: "KedgeServer",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "_NIOFileSystem", package: "swift-nio"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ]
+        ),
         .executableTarget(
             name: "kedge",
             dependencies: [
-                "KedgeCore", "KedgeConvert",
+                "KedgeCore", "KedgeConvert", "KedgeServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "KedgeCoreTests", dependencies: ["KedgeCore"]),
+        .testTarget(
+            name: "KedgeServerTests",
+            dependencies: [
+                "KedgeServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ]
+        ),
         .testTarget(name: "KedgeConvertTests", dependencies: ["KedgeCore", "KedgeConvert"]),
         // Whole-model parity with real Keras over Tests/Fixtures (made by tools/fixtures/).
         .testTarget(name: "KedgeParityTests", dependencies: ["KedgeCore", "KedgeConvert"]),
