@@ -28,6 +28,47 @@ public class Layer {
         throw KedgeError(.internalError, "layer '\(name)' (\(className)) has no forward pass")
     }
 
+    // MARK: masks, keyword tensors and state (see Model/Graph.swift and Model/Masks.swift)
+
+    /// True for layers that read input masks, keyword tensors (`initial_state`, `attention_mask`, ...) or call
+    /// options, or that make masks themselves: the graph then runs `call(_:masks:arguments:)` instead of
+    /// `forward(_:)`. Other layers never see masks; the graph passes them on as Keras's `compute_mask` does
+    /// for their class (`MaskRule`).
+    var handlesMasks: Bool { false }
+
+    /// `build` for a call that may pass tensors by keyword. The default takes positional tensors only.
+    func build(_ inputShapes: [[Int]], arguments: CallArguments) throws(KedgeError) -> [[Int]] {
+        try rejectKeywordTensors(arguments)
+        return try build(inputShapes)
+    }
+
+    /// `outputShapes` for a later call of a shared layer (see `build(_:arguments:)`).
+    func outputShapes(_ inputShapes: [[Int]], arguments: CallArguments) throws(KedgeError) -> [[Int]] {
+        try rejectKeywordTensors(arguments)
+        return try outputShapes(inputShapes)
+    }
+
+    /// The full call, for layers with `handlesMasks`: `masks` has one entry per input (nil: no mask; a mask holds
+    /// 1 for kept and 0 for masked steps). Returns the outputs and one mask (or nil) per output.
+    func call(_ inputs: [Tensor], masks: [Tensor?], arguments: CallArguments) throws(KedgeError) -> (
+        outputs: [Tensor], masks: [Tensor?]
+    ) {
+        let outs = try forward(inputs)
+        return (outs, [Tensor?](repeating: nil, count: outs.count))
+    }
+
+    /// Clears state kept between predictions (stateful recurrent layers); `Model.resetStates()` calls it.
+    func resetStates() {}
+
+    func rejectKeywordTensors(_ arguments: CallArguments) throws(KedgeError) {
+        for k in arguments.keywords where !k.isEmpty {
+            throw KedgeError(
+                .unsupportedLayer,
+                "layer '\(name)' (\(className)) is called with tensor argument '\(k)', which Kedge does not support for this class; supported: positional inputs only"
+            )
+        }
+    }
+
     /// Number of weights (as Keras counts parameters), for `kedge inspect`.
     var parameterCount: Int { 0 }
 

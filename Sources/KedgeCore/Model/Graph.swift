@@ -5,8 +5,17 @@ final class Graph {
         var layer: Layer
         /// The call number of `layer` (shared layers are called more than once).
         var call: Int
+        /// The layer's inputs (positional, then keyword tensors), then any explicit `mask=` tensors.
         var inputs: [Int]
         var outputs: [Int]
+        /// How the call passed its tensors (keywords, options); `.plain` for most calls.
+        var arguments: CallArguments = .plain
+        /// With an explicit `mask=` argument: for each layer input, the slot of its mask or -1. Empty otherwise.
+        var explicitMasks: [Int] = []
+        var maskRule: MaskRule = .drop
+
+        /// Inputs the layer itself receives (the rest of `inputs` are explicit masks).
+        var layerInputCount: Int { explicitMasks.isEmpty ? inputs.count : explicitMasks.count }
     }
 
     var steps: [Step] = []
@@ -70,6 +79,10 @@ final class Graph {
         // Schedule calls whose inputs are ready until none is left; a pass that schedules nothing means the
         // config refers to a tensor that no call produces.
         var pending: [(entry: LayerEntry, call: Int)] = []
+        var ruleOf: [String: MaskRule] = [:]
+        for entry in config.layers where entry.className != "InputLayer" {
+            ruleOf[entry.name] = MaskRule.of(entry.config, kerasMajor: config.kerasMajor)
+        }
         for entry in config.layers where entry.className != "InputLayer" {
             for k in entry.inboundNodes.indices { pending.append((entry, k)) }
         }
@@ -82,14 +95,46 @@ final class Graph {
                     guard let s = slotOf[key(r)] else { ready = false; break }
                     ins.append(s)
                 }
+                // Keyword tensors follow the positional ones; an explicit `mask=` becomes the masks of the
+                // positional inputs (in order) and is read by the graph, not by the layer.
+                var arguments = CallArguments.plain
+                var maskRefs: [TensorRef?] = []
+                if p.call < p.entry.inboundKeywords.count {
+                    let kw = p.entry.inboundKeywords[p.call]
+                    arguments.options = kw.options
+                    var names = [String](repeating: "", count: ins.count)
+                    for (n, r) in kw.tensors {
+                        if n == "mask" { maskRefs.append(r); continue }
+                        guard let r else {
+                            throw KedgeError(
+                                .unsupportedLayer,
+                                "layer '\(p.entry.name)' (\(p.entry.className)) is called with a None inside tensor argument '\(n)', which Kedge does not support")
+                        }
+                        guard let s = slotOf[key(r)] else { ready = false; break }
+                        ins.append(s)
+                        names.append(n)
+                    }
+                    if names.contains(where: { !$0.isEmpty }) { arguments.keywords = names }
+                }
+                var explicitMasks: [Int] = []
+                if ready && !maskRefs.isEmpty {
+                    explicitMasks = [Int](repeating: -1, count: ins.count)
+                    for (k, r) in maskRefs.enumerated() where k < ins.count {
+                        guard let r else { continue }
+                        guard let s = slotOf[key(r)] else { ready = false; break }
+                        explicitMasks[k] = s
+                    }
+                }
                 if !ready { rest.append(p); continue }
+                let layerInputs = ins
+                for s in explicitMasks where s >= 0 { ins.append(s) }
                 let layer = built[p.entry.name]!
-                let inShapes = ins.map { slotShapes[$0] }
+                let inShapes = layerInputs.map { slotShapes[$0] }
                 let outShapes: [[Int]]
                 if buildCalled.contains(p.entry.name) {
-                    outShapes = try layer.outputShapes(inShapes)
+                    outShapes = try layer.outputShapes(inShapes, arguments: arguments)
                 } else {
-                    outShapes = try layer.build(inShapes)
+                    outShapes = try layer.build(inShapes, arguments: arguments)
                     buildCalled.insert(p.entry.name)
                 }
                 var outs: [Int] = []
@@ -101,12 +146,19 @@ final class Graph {
                     slotOf[key(TensorRef(layer: p.entry.name, node: p.call, tensor: t))] = s
                     outs.append(s)
                 }
-                steps.append(Step(layer: layer, call: p.call, inputs: ins, outputs: outs))
+                steps.append(
+                    Step(
+                        layer: layer, call: p.call, inputs: ins, outputs: outs, arguments: arguments,
+                        explicitMasks: explicitMasks, maskRule: ruleOf[p.entry.name] ?? .drop))
             }
             if rest.count == pending.count {
                 let e = rest[0].entry
                 var missing = ""
-                for r in e.inboundNodes[rest[0].call] where slotOf[key(r)] == nil {
+                var refs = e.inboundNodes[rest[0].call]
+                if rest[0].call < e.inboundKeywords.count {
+                    for (_, r) in e.inboundKeywords[rest[0].call].tensors { if let r { refs.append(r) } }
+                }
+                for r in refs where slotOf[key(r)] == nil {
                     missing = r.layer + "[" + String(r.node) + "][" + String(r.tensor) + "]"
                 }
                 throw KedgeError(
@@ -139,16 +191,49 @@ final class Graph {
     /// Runs the schedule. `observe`, when given, sees every step's outputs (for `--all-layers` and visualisation)
     /// and keeps nothing alive itself.
     func run(_ inputs: [Tensor], observe: ((String, Tensor) -> Void)? = nil) throws(KedgeError) -> [Tensor] {
+        try run(inputs, masks: [], observe: observe).outputs
+    }
+
+    /// Runs the schedule with masks on the inputs (empty or one per input, nil for none); also returns the
+    /// outputs' masks. Masks are tracked only once some layer makes one, so mask-free models pay nothing.
+    func run(_ inputs: [Tensor], masks inputMasks: [Tensor?], observe: ((String, Tensor) -> Void)? = nil)
+        throws(KedgeError) -> (outputs: [Tensor], masks: [Tensor?])
+    {
         var values = [Tensor?](repeating: nil, count: slotShapes.count)
+        var masks: [Tensor?] = []
         for (i, s) in inputSlots.enumerated() { values[s] = inputs[i] }
+        if inputMasks.contains(where: { $0 != nil }) {
+            masks = [Tensor?](repeating: nil, count: slotShapes.count)
+            for (i, s) in inputSlots.enumerated() where i < inputMasks.count { masks[s] = inputMasks[i] }
+        }
         for (i, st) in steps.enumerated() {
+            let n = st.layerInputCount
             var ins: [Tensor] = []
-            ins.reserveCapacity(st.inputs.count)
-            for s in st.inputs { ins.append(values[s]!) }
+            ins.reserveCapacity(n)
+            for k in 0..<n { ins.append(values[st.inputs[k]]!) }
+            var inMasks: [Tensor?] = []
+            if !st.explicitMasks.isEmpty {
+                for s in st.explicitMasks { inMasks.append(s >= 0 ? values[s]! : nil) }
+            } else if !masks.isEmpty {
+                for k in 0..<n { inMasks.append(masks[st.inputs[k]]) }
+            }
+            let anyMask = inMasks.contains(where: { $0 != nil })
             // Drop the graph's own references before the call, so a layer holding the only reference can
             // reuse the buffer in place.
             for s in st.inputs where lastUse[s] == i { values[s] = nil }
-            let outs = try st.layer.forward(ins)
+            let outs: [Tensor]
+            var outMasks: [Tensor?] = []
+            if st.layer.handlesMasks {
+                if inMasks.isEmpty { inMasks = [Tensor?](repeating: nil, count: n) }
+                (outs, outMasks) = try st.layer.call(ins, masks: inMasks, arguments: st.arguments)
+            } else if anyMask, case .maskedTemporalMean = st.maskRule, let m = inMasks[0],
+                let y = MaskRule.maskedTemporalMean(ins[0], mask: m)
+            {
+                outs = [y]
+            } else {
+                outs = try st.layer.forward(ins)
+                if anyMask { outMasks = st.maskRule.outputMasks(inputs: ins, masks: inMasks, outputs: outs) }
+            }
             ins = []
             guard outs.count == st.outputs.count else {
                 throw KedgeError(
@@ -158,11 +243,23 @@ final class Graph {
             for (k, s) in st.outputs.enumerated() {
                 if let observe { observe(slotNames[s], outs[k]) }
                 if lastUse[s] >= i { values[s] = outs[k] }
+                if k < outMasks.count, let m = outMasks[k], lastUse[s] >= i {
+                    if masks.isEmpty { masks = [Tensor?](repeating: nil, count: slotShapes.count) }
+                    masks[s] = m
+                }
             }
         }
         var result: [Tensor] = []
-        for s in outputSlots { result.append(values[s]!) }
-        return result
+        var resultMasks: [Tensor?] = []
+        for s in outputSlots {
+            result.append(values[s]!)
+            resultMasks.append(masks.isEmpty ? nil : masks[s])
+        }
+        return (result, resultMasks)
+    }
+
+    func resetStates() {
+        for l in layers { l.resetStates() }
     }
 }
 
@@ -189,6 +286,17 @@ final class NestedModel: Layer {
     override func forward(_ inputs: [Tensor]) throws(KedgeError) -> [Tensor] {
         try graph.run(inputs)
     }
+
+    // A nested model takes its inputs' masks and hands back its outputs' masks, as a Keras Functional does.
+    override var handlesMasks: Bool { true }
+
+    override func call(_ inputs: [Tensor], masks: [Tensor?], arguments: CallArguments) throws(KedgeError) -> (
+        outputs: [Tensor], masks: [Tensor?]
+    ) {
+        try graph.run(inputs, masks: masks)
+    }
+
+    override func resetStates() { graph.resetStates() }
 
     override var parameterCount: Int {
         var n = 0

@@ -83,6 +83,9 @@ public final class Model {
         return try graph.run(x)
     }
 
+    /// Clears the state that stateful recurrent layers keep between `predict` calls (Keras's `reset_states`).
+    public func resetStates() { graph.resetStates() }
+
     /// Inputs by name; every input must be given, and no unknown name is accepted.
     public func predict(named: [(String, Tensor)]) throws(KedgeError) -> [Tensor] {
         try predict(try order(named))

@@ -14,6 +14,21 @@ public struct LayerEntry {
     public var inboundNodes: [[TensorRef]]
     /// Set when the layer is itself a model (Sequential/Functional/Model nested in another).
     public var inner: ModelConfig?
+    /// Per call (parallel to `inboundNodes`, or empty when no call passes anything by keyword): keyword tensors
+    /// such as `initial_state`, `mask`, `attention_mask`, and keyword options such as `use_causal_mask`.
+    public var inboundKeywords: [CallKeywords] = []
+}
+
+/// What one call passes by keyword: Keras 3's `kwargs`, or the fourth element of a Keras 1/2 inbound entry.
+public struct CallKeywords {
+    /// Tensor arguments in order; a list (`initial_state=[h, c]`) gives one entry per element, nil for a None in it.
+    public var tensors: [(name: String, ref: TensorRef?)] = []
+    /// The other keyword values (`use_causal_mask`, `return_attention_scores`, `training`, ...).
+    public var options = JSONObject()
+
+    public init() {}
+
+    public var isEmpty: Bool { tensors.isEmpty && options.count == 0 }
 }
 
 /// A Keras model config (Sequential of any era, Model/Functional of Keras 2 and 3), normalised into the
@@ -180,20 +195,87 @@ public struct ModelConfig {
     /// Collects the tensors of one call, in argument order. Keras 3 writes `{"args": [...], "kwargs": {...}}` with
     /// `__keras_tensor__` objects (nested in lists for merge layers); Keras 1/2 write `[[layer, node, tensor, kwargs], ...]`.
     static func parseNode(_ node: JSON, layer: String) throws(KedgeError) -> [TensorRef] {
+        try parseCall(node, layer: layer).args
+    }
+
+    /// A call's positional tensors and what it passes by keyword. Keras 3 keeps keyword tensors under `kwargs`;
+    /// Keras 2 repeats the call's kwargs as the fourth element of every entry, tensors as `[layer, node, tensor]`.
+    static func parseCall(_ node: JSON, layer: String) throws(KedgeError) -> (args: [TensorRef], keywords: CallKeywords) {
         var refs: [TensorRef] = []
+        var kw = CallKeywords()
         if let o = node.object, o["args"] != nil {
             collectKerasTensors(o["args"]!, into: &refs)
+            if let kwargs = o["kwargs"]?.object {
+                for k in kwargs.keys {
+                    let v = kwargs[k]!
+                    if containsKerasTensor(v) {
+                        collectKeywordTensors(v, name: k, into: &kw, keras3: true)
+                    } else {
+                        kw.options[k] = v
+                    }
+                }
+            }
         } else if let a = node.array {
-            for e in a {
+            for (i, e) in a.enumerated() {
                 guard let ea = e.array, let r = ref(ea) else {
                     throw KedgeError(.invalidConfig, "layer '\(layer)': cannot read an inbound node entry")
                 }
                 refs.append(r)
+                if i == 0, ea.count >= 4, let kwargs = ea[3].object {
+                    for k in kwargs.keys {
+                        let v = kwargs[k]!
+                        if isKeras2Ref(v) {
+                            collectKeywordTensors(v, name: k, into: &kw, keras3: false)
+                        } else {
+                            kw.options[k] = v
+                        }
+                    }
+                }
             }
         } else {
             throw KedgeError(.invalidConfig, "layer '\(layer)': inbound node is neither a list nor {args, kwargs}")
         }
-        return refs
+        return (refs, kw)
+    }
+
+    static func containsKerasTensor(_ j: JSON) -> Bool {
+        switch j {
+        case .array(let a): return a.contains { containsKerasTensor($0) }
+        case .object(let o): return o["class_name"]?.string == "__keras_tensor__"
+        default: return false
+        }
+    }
+
+    /// `[layer, node, tensor]`, or a list of them (None entries allowed).
+    static func isKeras2Ref(_ j: JSON) -> Bool {
+        guard let a = j.array, !a.isEmpty else { return false }
+        if ref(a) != nil { return true }
+        var any = false
+        for e in a {
+            if e.isNull { continue }
+            guard let ea = e.array, ref(ea) != nil else { return false }
+            any = true
+        }
+        return any
+    }
+
+    static func collectKeywordTensors(_ j: JSON, name: String, into kw: inout CallKeywords, keras3: Bool) {
+        switch j {
+        case .null:
+            kw.tensors.append((name, nil))
+        case .array(let a):
+            if !keras3, let r = ref(a) {
+                kw.tensors.append((name, r))
+            } else {
+                for e in a { collectKeywordTensors(e, name: name, into: &kw, keras3: keras3) }
+            }
+        case .object(let o):
+            if o["class_name"]?.string == "__keras_tensor__", let h = o["config"]?["keras_history"]?.array, let r = ref(h) {
+                kw.tensors.append((name, r))
+            }
+        default:
+            break
+        }
     }
 
     static func collectKerasTensors(_ j: JSON, into refs: inout [TensorRef]) {
@@ -218,7 +300,13 @@ public struct ModelConfig {
         for (i, l) in list.enumerated() {
             let (lname, cls, cfgObj) = try layerObject(l, index: i, model: name)
             var nodes: [[TensorRef]] = []
-            for n in l["inbound_nodes"]?.array ?? [] { nodes.append(try parseNode(n, layer: lname)) }
+            var keywords: [CallKeywords] = []
+            for n in l["inbound_nodes"]?.array ?? [] {
+                let (args, kw) = try parseCall(n, layer: lname)
+                nodes.append(args)
+                keywords.append(kw)
+            }
+            if keywords.allSatisfy({ $0.isEmpty }) { keywords = [] }
             var inner: ModelConfig? = nil
             if modelClassNames.contains(cls), let c = l["config"] {
                 inner = try parseModel(className: cls, config: c, kerasMajor: kerasMajor)
@@ -226,7 +314,7 @@ public struct ModelConfig {
             layers.append(
                 LayerEntry(
                     name: lname, className: cls, config: LayerConfig(layerName: lname, className: cls, json: cfgObj),
-                    inboundNodes: nodes, inner: inner))
+                    inboundNodes: nodes, inner: inner, inboundKeywords: keywords))
         }
         let inputs = try refList(config["input_layers"], key: "input_layers", model: name)
         let outputs = try refList(config["output_layers"], key: "output_layers", model: name)
