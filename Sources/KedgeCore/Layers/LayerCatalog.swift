@@ -32,6 +32,7 @@ public enum LayerCatalog {
         ("normalization", normalizationBuilders),
         ("merging", mergingBuilders),
         ("preprocessing", preprocessingBuilders),
+        ("sequence (embedding, recurrent, attention, wrappers)", sequenceBuilders),
         ("trees (xgboost)", treeBuilders),
     ]
 
