@@ -172,6 +172,5 @@ extension FixtureIndex {
 
 /// The one place the parity tests call the converter.
 func convertFixture(_ input: String, config: String?, to output: String) throws {
-    // Wired to KedgeConvert once its API lands (being written in parallel).
-    throw FixtureError("converter not available yet")
+    try Converter.convert(input: input, outputDirectory: output, options: ConvertOptions(configPath: config))
 }

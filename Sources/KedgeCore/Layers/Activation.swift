@@ -19,6 +19,16 @@ public enum Activation: Equatable {
     case exponential
     case softmax(axis: Int)
     case logSoftmax(axis: Int)
+    // Keras 3 additions (keras/src/activations), with their default parameters when named by a string.
+    case celu(alpha: Float)
+    case squareplus(b: Float)
+    case softShrink(threshold: Float)
+    case hardShrink(threshold: Float)
+    case sparsePlus
+    case sparseSigmoid
+    case tanhShrink
+    case hardTanh
+    case logSigmoid
 
     public static let plainReLU = Activation.relu(negativeSlope: 0, maxValue: nil, threshold: 0)
 
@@ -47,7 +57,9 @@ public enum Activation: Equatable {
 
     public static let supportedNames = [
         "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "softplus", "softsign", "tanh", "sigmoid", "hard_sigmoid",
-        "hard_silu", "hard_swish", "swish", "silu", "gelu", "mish", "exponential", "softmax", "log_softmax",
+        "hard_silu", "hard_swish", "swish", "silu", "gelu", "mish", "exponential", "softmax", "log_softmax", "celu",
+        "squareplus", "soft_shrink", "hard_shrink", "sparse_plus", "sparse_sigmoid", "tanh_shrink", "hard_tanh",
+        "log_sigmoid",
     ]
 
     public static func named(_ name: String, kerasMajor: Int) -> Activation? {
@@ -70,6 +82,15 @@ public enum Activation: Equatable {
         case "exponential": return .exponential
         case "softmax": return .softmax(axis: -1)
         case "log_softmax": return .logSoftmax(axis: -1)
+        case "celu": return .celu(alpha: 1)
+        case "squareplus": return .squareplus(b: 4)
+        case "soft_shrink": return .softShrink(threshold: 0.5)
+        case "hard_shrink": return .hardShrink(threshold: 0.5)
+        case "sparse_plus": return .sparsePlus
+        case "sparse_sigmoid": return .sparseSigmoid
+        case "tanh_shrink": return .tanhShrink
+        case "hard_tanh": return .hardTanh
+        case "log_sigmoid": return .logSigmoid
         default: return nil
         }
     }
@@ -143,6 +164,24 @@ public enum Activation: Equatable {
             for i in 0..<count { let x = p[i]; p[i] = x * tanhf(Activation.softplus(x)) }
         case .exponential:
             for i in 0..<count { p[i] = expf(p[i]) }
+        case .celu(let alpha):
+            for i in 0..<count { let x = p[i]; p[i] = max(x, 0) + alpha * expm1f(min(x, 0) / alpha) }
+        case .squareplus(let b):
+            for i in 0..<count { let x = p[i]; p[i] = (x + (x * x + b).squareRoot()) / 2 }
+        case .softShrink(let t):
+            for i in 0..<count { let x = p[i]; p[i] = x > t ? x - t : (x < -t ? x + t : 0) }
+        case .hardShrink(let t):
+            for i in 0..<count { let x = p[i]; p[i] = abs(x) > t ? x : 0 }
+        case .sparsePlus:
+            for i in 0..<count { let x = p[i]; p[i] = x <= -1 ? 0 : (x < 1 ? 0.25 * (x + 1) * (x + 1) : x) }
+        case .sparseSigmoid:
+            for i in 0..<count { let x = p[i]; p[i] = x <= -1 ? 0 : (x >= 1 ? 1 : 0.5 * (x + 1)) }
+        case .tanhShrink:
+            for i in 0..<count { let x = p[i]; p[i] = x - tanhf(x) }
+        case .hardTanh:
+            for i in 0..<count { p[i] = min(max(p[i], -1), 1) }
+        case .logSigmoid:
+            for i in 0..<count { p[i] = -Activation.softplus(-p[i]) }
         }
     }
 
