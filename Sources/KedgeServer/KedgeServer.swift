@@ -1,4 +1,188 @@
-// The build server behind `kedge serve`: builds kedge.wasm, converts dropped models, serves web/, wasm and bundles.
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
 public enum KedgeServerVersion {
     public static let string = "0.1.0"
+}
+
+/// Everything `kedge serve` can be told.
+public struct ServerOptions: Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8080
+    /// Model files and bundle folders; converted bundles are cached in `<models>/.kedge-bundles`.
+    public var modelsDirectory: String
+    /// The pages, kedge.js and its worker, served at `/`.
+    public var webDirectory: String?
+    /// Origins allowed to fetch cross-origin (`*` for any); none by default.
+    public var corsOrigins: [String] = []
+    public var maxUploadBytes: Int = 256 << 20
+    public var uploadsEnabled: Bool = true
+    /// How often the models folder is checked; nil turns watching off (tests scan by hand).
+    public var pollInterval: Duration? = .seconds(1)
+    /// How long a source must stay unchanged before it is converted.
+    public var settleTime: TimeInterval = 1.5
+
+    public init(modelsDirectory: String, webDirectory: String? = nil) {
+        self.modelsDirectory = modelsDirectory
+        self.webDirectory = webDirectory
+    }
+}
+
+/// The build server: serves web/, kedge.wasm and model bundles, converts what is dropped into the models
+/// folder, accepts uploads. See `makeApplication()` for the endpoints.
+public final class KedgeServer: Sendable {
+    public let options: ServerOptions
+    let logger: Logger
+    let catalog = ModelCatalog()
+    let store: ModelStore
+    let files = FileCache()
+    let webRoot: String?
+
+    public init(options: ServerOptions, converter: any ModelConverter, logger: Logger) throws {
+        self.options = options
+        self.logger = logger
+        self.store = try ModelStore(
+            modelsDirectory: options.modelsDirectory, converter: converter, catalog: catalog, logger: logger,
+            settleTime: options.settleTime)
+        self.webRoot = options.webDirectory.flatMap(PathSafety.realPath)
+        if let web = options.webDirectory, webRoot == nil {
+            logger.warning("web folder not found; serving no pages", metadata: ["web": "\(web)"])
+        }
+    }
+
+    /// Sets the module served at /kedge.wasm (from `WasmBuilder.ensure`).
+    public func setWasm(_ state: WasmState) {
+        catalog.update(wasm: state)
+    }
+
+    /// One pass over the models folder (the watcher does this every `pollInterval`).
+    public func scanModels() async {
+        await store.scan()
+    }
+
+    /// Binds, serves until SIGINT/SIGTERM, then drains in-flight requests and stops the watcher.
+    public func run() async throws {
+        let app = makeApplication()
+        try await app.runService()
+    }
+
+    public func makeApplication() -> some ApplicationProtocol {
+        let router = Router(options: [.autoGenerateHeadEndpoints])
+        router.add(middleware: EnvelopeMiddleware(corsOrigins: options.corsOrigins, logger: logger))
+        addRoutes(to: router)
+        var services: [any Service] = []
+        if let interval = options.pollInterval {
+            services.append(ModelWatcher(server: self, interval: interval))
+        }
+        var app = Application(
+            router: router,
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
+            services: services,
+            logger: logger)
+        // The first scan happens before the socket opens, so bundles already on disk are listed at once.
+        app.beforeServerStarts { [store] in await store.scan() }
+        return app
+    }
+
+    func addRoutes(to router: Router<BasicRequestContext>) {
+        router.get("/healthz") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"ok\"}")))
+        }
+        router.get("/api/models") { [self] request, context in
+            try await ContentResponder.respond(
+                to: request, context: context, content: catalog.apiContent, cache: files, policy: .revalidate)
+        }
+        router.post("/api/models") { [self] request, context in
+            try await handleUpload(request, context: context)
+        }
+        router.get("/bundles/:name/:hash/:file") { [self] request, context in
+            try await serveBundleFile(request, context: context)
+        }
+        router.get("/wasm/:hash/kedge.wasm") { [self] request, context in
+            let wasm = catalog.wasm
+            guard let hash = context.parameters.get("hash"), hash == wasm.urlHash else {
+                throw HTTPError(.notFound, message: "no such kedge.wasm version; see /api/models")
+            }
+            return try await serveWasm(request, context: context, wasm: wasm, policy: .immutable)
+        }
+        router.get("/kedge.wasm") { [self] request, context in
+            try await serveWasm(request, context: context, wasm: catalog.wasm, policy: .revalidate)
+        }
+        router.get("/cascades/:file") { [self] request, context in
+            guard let file = context.parameters.get("file"), let c = catalog.cascade(file: file),
+                let content = try await files.content(ofFile: c.path, contentType: "application/json")
+            else { throw HTTPError(.notFound, message: "no such cascade") }
+            return try await ContentResponder.respond(
+                to: request, context: context, content: content, cache: files, policy: .revalidate)
+        }
+        router.get("/") { [self] request, context in try await serveWeb(request, context: context) }
+        router.get("**") { [self] request, context in try await serveWeb(request, context: context) }
+    }
+
+    // MARK: handlers
+
+    func serveBundleFile(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        guard let name = context.parameters.get("name"), let hash = context.parameters.get("hash"),
+            let file = context.parameters.get("file")
+        else { throw HTTPError(.notFound) }
+        // Nothing from the URL reaches the file system: the name picks a catalog entry, the file one of three.
+        guard let entry = catalog.model(named: name), let bundle = entry.bundle, let info = bundle.file(named: file)
+        else { throw HTTPError(.notFound, message: "no such model file") }
+        guard bundle.hash == hash else {
+            throw HTTPError(.notFound, message: "\(name) has a newer version; see /api/models")
+        }
+        let path = bundle.directory + "/" + info.name
+        guard
+            let content = try await files.content(
+                ofFile: path, contentType: MediaTypes.contentType(forPath: path),
+                knownSHA256: entry.kind == .converted ? info.sha256 : nil)
+        else { throw HTTPError(.notFound, message: "bundle file vanished; see /api/models") }
+        return try await ContentResponder.respond(
+            to: request, context: context, content: content, cache: files, policy: .immutable)
+    }
+
+    func serveWasm(_ request: Request, context: BasicRequestContext, wasm: WasmState, policy: CachePolicy) async throws
+        -> Response
+    {
+        guard let path = wasm.path,
+            let content = try await files.content(ofFile: path, contentType: "application/wasm")
+        else { throw HTTPError(.notFound, message: wasm.message ?? "kedge.wasm is not built") }
+        return try await ContentResponder.respond(
+            to: request, context: context, content: content, cache: files, policy: policy)
+    }
+
+    func serveWeb(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        guard let webRoot else { throw HTTPError(.notFound) }
+        switch PathSafety.resolve(rawPath: request.uri.path, realRoot: webRoot) {
+        case .badRequest(let why):
+            throw HTTPError(.badRequest, message: why)
+        case .notFound:
+            throw HTTPError(.notFound)
+        case .file(let path):
+            guard let content = try await files.content(ofFile: path, contentType: MediaTypes.contentType(forPath: path))
+            else { throw HTTPError(.notFound) }
+            return try await ContentResponder.respond(
+                to: request, context: context, content: content, cache: files, policy: .revalidate)
+        }
+    }
+}
+
+/// Polls the models folder until graceful shutdown.
+struct ModelWatcher: Service {
+    let server: KedgeServer
+    let interval: Duration
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                if Task.isCancelled { break }
+                await server.scanModels()
+            }
+        }
+    }
 }
