@@ -92,6 +92,30 @@ private enum NormalizationMath {
         return (mean, v)
     }
 
+    /// `dst = src * scale[c] + shift[c]` over a (outer, c, inner) layout; src and dst may be the same memory.
+    static func scaleShift(
+        _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, outer: Int, c: Int, inner: Int,
+        _ scale: UnsafePointer<Float>, _ shift: UnsafePointer<Float>
+    ) {
+        if inner == 1 {
+            for r in 0..<outer {
+                let x = src + r * c
+                let y = dst + r * c
+                for j in 0..<c { y[j] = x[j] * scale[j] + shift[j] }
+            }
+            return
+        }
+        for r in 0..<outer {
+            for j in 0..<c {
+                let x = src + (r * c + j) * inner
+                let y = dst + (r * c + j) * inner
+                let sj = scale[j]
+                let hj = shift[j]
+                for i in 0..<inner { y[i] = x[i] * sj + hj }
+            }
+        }
+    }
+
     /// Runs `body` over rows holding the elements of `axes` (sorted, resolved) contiguously: the tensor is
     /// transposed so those axes come last (a no-op when they already are) and transposed back afterwards.
     static func overRows(
@@ -234,27 +258,10 @@ final class BatchNormalization: Layer {
                         let s = sb.baseAddress!
                         let h = hb.baseAddress!
                         if ax.count == 1 {
-                            // One axis: (outer, c, inner); the last-axis case (inner == 1) is the hot one.
                             let c = x.shape[ax[0]]
                             var inner = 1
                             for d in (ax[0] + 1)..<x.rank { inner *= x.shape[d] }
-                            let outer = x.count / (c * inner)
-                            if inner == 1 {
-                                for r in 0..<outer {
-                                    let xr = xp + r * c
-                                    let orow = o + r * c
-                                    for j in 0..<c { orow[j] = xr[j] * s[j] + h[j] }
-                                }
-                            } else {
-                                for r in 0..<outer {
-                                    for j in 0..<c {
-                                        let base = (r * c + j) * inner
-                                        let sj = s[j]
-                                        let hj = h[j]
-                                        for i in 0..<inner { o[base + i] = xp[base + i] * sj + hj }
-                                    }
-                                }
-                            }
+                            NormalizationMath.scaleShift(xp, o, outer: x.count / (c * inner), c: c, inner: inner, s, h)
                             return
                         }
                         // Several axes: odometer over all but the last axis, strided run along it.
@@ -332,33 +339,30 @@ final class LayerNormalization: Layer {
         _ = try outputShapes([x.shape])
         let ax = try NormalizationMath.resolveAxes(axes, rank: x.rank, layer: self)
         let eps = epsilon
-        let g = gamma
-        let b = beta
+        let n = NormalizationMath.sizeOver(ax, of: x.shape)
+        // Absent gamma/beta act as 1 and 0, which leaves every rounding step of Keras's formula unchanged.
+        let g = gamma ?? [Float](repeating: 1, count: n)
+        let b = beta ?? [Float](repeating: 0, count: n)
         let rms = rmsScaling
         return [
             NormalizationMath.overRows(x, axes: ax) { p, rows, n in
-                for r in 0..<rows {
-                    let row = p + r * n
-                    let (mean, variance) = NormalizationMath.meanVariance(row, n)
-                    let inv = NormalizationMath.rsqrt(variance + eps)
-                    if rms {
-                        for j in 0..<n { row[j] = row[j] * inv * (g?[j] ?? 1) }
-                        continue
-                    }
-                    switch (g, b) {
-                    case (let g?, let b?):
-                        for j in 0..<n {
-                            let iv = inv * g[j]
-                            row[j] = row[j] * iv + (-mean * iv + b[j])
+                g.withUnsafeBufferPointer { gb in
+                    b.withUnsafeBufferPointer { bb in
+                        let gp = gb.baseAddress!
+                        let bp = bb.baseAddress!
+                        for r in 0..<rows {
+                            let row = p + r * n
+                            let (mean, variance) = NormalizationMath.meanVariance(row, n)
+                            let inv = NormalizationMath.rsqrt(variance + eps)
+                            if rms {
+                                for j in 0..<n { row[j] = row[j] * inv * gp[j] }
+                            } else {
+                                for j in 0..<n {
+                                    let iv = inv * gp[j]
+                                    row[j] = row[j] * iv + (-mean * iv + bp[j])
+                                }
+                            }
                         }
-                    case (let g?, nil):
-                        for j in 0..<n { let iv = inv * g[j]; row[j] = row[j] * iv + -mean * iv }
-                    case (nil, let b?):
-                        let res = -mean * inv
-                        for j in 0..<n { row[j] = row[j] * inv + (res + b[j]) }
-                    case (nil, nil):
-                        let res = -mean * inv
-                        for j in 0..<n { row[j] = row[j] * inv + res }
                     }
                 }
             }
@@ -423,36 +427,64 @@ final class GroupNormalization: Layer {
         for d in (ax + 1)..<x.rank { inner *= x.shape[d] }
         let count = Float(pre * cg * inner)
         let eps = epsilon
+        let g = gamma ?? [Float](repeating: 1, count: c)
+        let b = beta ?? [Float](repeating: 0, count: c)
         var y = x
-        let g = gamma
-        let b = beta
+        var chSum = [Float](repeating: 0, count: c)
+        var chMean = [Float](repeating: 0, count: c)
+        var scale = [Float](repeating: 0, count: c)
+        var shift = [Float](repeating: 0, count: c)
+        let sampleSize = pre * c * inner
         y.data.withUnsafeMutableBufferPointer { buf in
             guard buf.count > 0 else { return }
-            let p = buf.baseAddress!
-            // Element (n, p, ch, i) is at ((n * pre + p) * c + ch) * inner + i; a group is ch in [k*cg, (k+1)*cg).
-            for n in 0..<batch {
-                for k in 0..<groups {
-                    var sum: Float = 0
+            // Per-channel sums over one sample's (pre, c, inner) block; `f` maps each element first.
+            func channelSums(_ s: UnsafePointer<Float>, _ f: (Float, Int) -> Float) {
+                for j in 0..<c { chSum[j] = 0 }
+                chSum.withUnsafeMutableBufferPointer { cs in
+                    let acc = cs.baseAddress!
                     for q in 0..<pre {
-                        let base = p + ((n * pre + q) * c + k * cg) * inner
-                        sum += NormalizationMath.laneSum(base, cg * inner, { $0 }, { $0 })
-                    }
-                    let mean = sum / count
-                    let mv = SIMD8<Float>(repeating: mean)
-                    var ss: Float = 0
-                    for q in 0..<pre {
-                        let base = p + ((n * pre + q) * c + k * cg) * inner
-                        ss += NormalizationMath.laneSum(base, cg * inner, { ($0 - mv) * ($0 - mv) }, { ($0 - mean) * ($0 - mean) })
-                    }
-                    let inv0 = NormalizationMath.rsqrt(ss / count + eps)
-                    for q in 0..<pre {
-                        for j in 0..<cg {
-                            let ch = k * cg + j
-                            let inv = g.map { inv0 * $0[ch] } ?? inv0
-                            let res = b.map { -mean * inv + $0[ch] } ?? -mean * inv
-                            let base = p + ((n * pre + q) * c + ch) * inner
-                            for i in 0..<inner { base[i] = base[i] * inv + res }
+                        let blk = s + q * c * inner
+                        if inner == 1 {
+                            for j in 0..<c { acc[j] += f(blk[j], j) }
+                        } else {
+                            for j in 0..<c {
+                                let r = blk + j * inner
+                                var t: Float = 0
+                                for i in 0..<inner { t += f(r[i], j) }
+                                acc[j] += t
+                            }
                         }
+                    }
+                }
+            }
+            for n in 0..<batch {
+                let sample = buf.baseAddress! + n * sampleSize
+                channelSums(sample) { v, _ in v }
+                for k in 0..<groups {
+                    var t: Float = 0
+                    for j in 0..<cg { t += chSum[k * cg + j] }
+                    for j in 0..<cg { chMean[k * cg + j] = t / count }
+                }
+                chMean.withUnsafeBufferPointer { mb in
+                    let m = mb.baseAddress!
+                    channelSums(sample) { v, j in (v - m[j]) * (v - m[j]) }
+                }
+                for k in 0..<groups {
+                    var t: Float = 0
+                    for j in 0..<cg { t += chSum[k * cg + j] }
+                    let inv0 = NormalizationMath.rsqrt(t / count + eps)
+                    let mean = chMean[k * cg]
+                    for j in 0..<cg {
+                        let ch = k * cg + j
+                        let inv = inv0 * g[ch]
+                        scale[ch] = inv
+                        shift[ch] = -mean * inv + b[ch]
+                    }
+                }
+                scale.withUnsafeBufferPointer { sb in
+                    shift.withUnsafeBufferPointer { hb in
+                        NormalizationMath.scaleShift(
+                            sample, sample, outer: pre, c: c, inner: inner, sb.baseAddress!, hb.baseAddress!)
                     }
                 }
             }
@@ -495,10 +527,14 @@ final class RMSNormalization: Layer {
         let sc = scale
         return [
             NormalizationMath.overRows(x, axes: try NormalizationMath.resolveAxes(axes, rank: x.rank, layer: self)) { p, rows, n in
-                for r in 0..<rows {
-                    let row = p + r * n
-                    let inv = NormalizationMath.rsqrt(NormalizationMath.laneSum(row, n, { $0 * $0 }, { $0 * $0 }) / Float(n) + eps)
-                    for j in 0..<n { row[j] = row[j] * inv * sc[j] }
+                sc.withUnsafeBufferPointer { sb in
+                    let sp = sb.baseAddress!
+                    for r in 0..<rows {
+                        let row = p + r * n
+                        let ms = NormalizationMath.laneSum(row, n, { $0 * $0 }, { $0 * $0 }) / Float(n)
+                        let inv = NormalizationMath.rsqrt(ms + eps)
+                        for j in 0..<n { row[j] = row[j] * inv * sp[j] }
+                    }
                 }
             }
         ]
