@@ -122,10 +122,15 @@ func perSampleCount(_ shape: [Int]) -> Int {
     return n
 }
 
-/// Flattens every axis but the batch, in C order (channels_last) — or, for `channels_first`, as Keras does:
-/// the data is already in that order, so Flatten is a reshape either way.
+/// Flattens every axis but the batch, in C order. With `channels_first` Keras first moves the channel axis
+/// last, so that a model keeps its Dense weights when its data format is switched.
 final class Flatten: Layer {
-    init(_ s: LayerSpec) throws(KedgeError) { super.init(spec: s) }
+    let channelsFirst: Bool
+
+    init(_ s: LayerSpec) throws(KedgeError) {
+        channelsFirst = !(try s.config.channelsLast())
+        super.init(spec: s)
+    }
 
     override func outputShapes(_ inputShapes: [[Int]]) throws(KedgeError) -> [[Int]] {
         guard inputShapes.count == 1 else { throw arityError(inputShapes.count, expected: 1) }
@@ -133,7 +138,12 @@ final class Flatten: Layer {
     }
 
     override func forward(_ inputs: [Tensor]) throws(KedgeError) -> [Tensor] {
-        [inputs[0].reshaped(try outputShapes([inputs[0].shape])[0])]
+        var x = inputs[0]
+        let rank = x.rank
+        if channelsFirst && rank > 2 {
+            x = transpose(x, axes: [0] + Array(2..<rank) + [1])
+        }
+        return [x.reshaped(try outputShapes([x.shape])[0])]
     }
 }
 

@@ -143,7 +143,7 @@ final class Graph {
                     if p.call > 0 { n += "@" + String(p.call) }
                     if t > 0 { n += "_" + String(t) }
                     let s = newSlot(shape, n)
-                    slotOf[key(TensorRef(layer: p.entry.name, node: p.call, tensor: t))] = s
+                    slotOf[key(TensorRef(layer: p.entry.name, node: p.call + p.entry.nodeIndexOffset, tensor: t))] = s
                     outs.append(s)
                 }
                 steps.append(

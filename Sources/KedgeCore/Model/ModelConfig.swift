@@ -17,6 +17,17 @@ public struct LayerEntry {
     /// Per call (parallel to `inboundNodes`, or empty when no call passes anything by keyword): keyword tensors
     /// such as `initial_state`, `mask`, `attention_mask`, and keyword options such as `use_causal_mask`.
     public var inboundKeywords: [CallKeywords] = []
+
+    /// How config node indices of this layer are numbered: Keras 2 and 3 count a nested functional model's own
+    /// construction node as node 0 (it is not in the outer config), so the outer graph's first call is node 1.
+    /// See `_should_skip_first_node` (tf-keras) and `node_reindexing_map` (Keras 3 `Functional.get_config`).
+    public var nodeIndexOffset: Int {
+        guard let inner else { return 0 }
+        if className == "Functional" || className == "Model" { return 1 }
+        // tf-keras's Sequential is a Functional subclass: it starts with such a node when built on an InputLayer.
+        if className == "Sequential" && inner.kerasMajor < 3 && inner.declaresInputLayer { return 1 }
+        return 0
+    }
 }
 
 /// What one call passes by keyword: Keras 3's `kwargs`, or the fourth element of a Keras 1/2 inbound entry.
@@ -46,6 +57,8 @@ public struct ModelConfig {
     /// Declared input shapes with the batch dimension first; -1 where Keras has `None`.
     public var inputShapes: [[Int]]
     public var kerasMajor: Int
+    /// True when the config lists its InputLayer(s) (a Sequential may instead declare its shape on its first layer).
+    public var declaresInputLayer = true
 
     static let modelClassNames = ["Sequential", "Functional", "Model"]
 
@@ -163,14 +176,17 @@ public struct ModelConfig {
             if modelClassNames.contains(cls), let c = l["config"] {
                 inner = try parseModel(className: cls, config: c, kerasMajor: kerasMajor)
             }
-            layers.append(LayerEntry(name: lname, className: cls, config: cfg, inboundNodes: [[previous!]], inner: inner))
-            previous = TensorRef(layer: lname, node: 0, tensor: 0)
+            let entry = LayerEntry(name: lname, className: cls, config: cfg, inboundNodes: [[previous!]], inner: inner)
+            layers.append(entry)
+            previous = TensorRef(layer: lname, node: entry.nodeIndexOffset, tensor: 0)
         }
         guard let out = previous else { throw KedgeError(.invalidConfig, "Sequential model '\(name)' has no layers") }
-        return ModelConfig(
+        var model = ModelConfig(
             name: name, className: "Sequential", layers: layers, inputs: [TensorRef(layer: inputName, node: 0, tensor: 0)],
             outputs: [out], inputNames: [inputName], outputNames: [out.layer], inputShapes: [inputShape],
             kerasMajor: kerasMajor)
+        model.declaresInputLayer = list.first?["class_name"]?.string == "InputLayer"
+        return model
     }
 
     /// `[name, node, tensor]` or a list of them; Keras 3 writes a single one flat.
