@@ -179,12 +179,24 @@ enum BroadcastBinary {
 }
 
 protocol BroadcastBinaryKernel { static func apply(_ a: Float, _ b: Float) -> Float }
-private enum AddOp: BroadcastBinaryKernel { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a + b } }
-private enum SubtractOp: BroadcastBinaryKernel { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a - b } }
-private enum MultiplyOp: BroadcastBinaryKernel { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a * b } }
-private enum MaximumOp: BroadcastBinaryKernel { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a < b ? b : a } }
-private enum MinimumOp: BroadcastBinaryKernel { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { b < a ? b : a } }
-private enum PReLUOp: BroadcastBinaryKernel { @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a < 0 ? b * a : a } }
+private enum AddOp: BroadcastBinaryKernel {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a + b }
+}
+private enum SubtractOp: BroadcastBinaryKernel {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a - b }
+}
+private enum MultiplyOp: BroadcastBinaryKernel {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a * b }
+}
+private enum MaximumOp: BroadcastBinaryKernel {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a < b ? b : a }
+}
+private enum MinimumOp: BroadcastBinaryKernel {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { b < a ? b : a }
+}
+private enum PReLUOp: BroadcastBinaryKernel {
+    @inline(__always) static func apply(_ a: Float, _ b: Float) -> Float { a < 0 ? b * a : a }
+}
 
 /// Add, Subtract, Multiply, Average, Maximum, Minimum. As in Keras (2 and 3): inputs of lower rank get
 /// axes of size 1 inserted after the batch axis, then numpy broadcasting applies, pair by pair from the left.

@@ -70,7 +70,9 @@ private enum NormalizationMath {
     @inline(__always) static func rsqrt(_ x: Float) -> Float { 1 / x.squareRoot() }
 
     /// Sum of `n` floats with 8 lanes of partial sums (as a vectorised reduction does; more accurate than one chain).
-    @inline(__always) static func laneSum(_ p: UnsafePointer<Float>, _ n: Int, _ f: (SIMD8<Float>) -> SIMD8<Float>, _ g: (Float) -> Float) -> Float {
+    @inline(__always) static func laneSum(
+        _ p: UnsafePointer<Float>, _ n: Int, _ f: (SIMD8<Float>) -> SIMD8<Float>, _ g: (Float) -> Float
+    ) -> Float {
         var acc = SIMD8<Float>()
         var i = 0
         let raw = UnsafeRawPointer(p)
@@ -509,7 +511,8 @@ final class RMSNormalization: Layer {
     override func outputShapes(_ inputShapes: [[Int]]) throws(KedgeError) -> [[Int]] {
         guard inputShapes.count == 1 else { throw arityError(inputShapes.count, expected: 1) }
         let shape = inputShapes[0]
-        let n = NormalizationMath.sizeOver(try NormalizationMath.resolveAxes(axes, rank: shape.count, layer: self), of: shape)
+        let ax = try NormalizationMath.resolveAxes(axes, rank: shape.count, layer: self)
+        let n = NormalizationMath.sizeOver(ax, of: shape)
         if n >= 0 && n != scale.count {
             throw shapeError(
                 "input \(describeShape(shape)) has \(n) elements on axis \(describeAxes(axes)) but 'scale' has \(scale.count)"
@@ -525,8 +528,9 @@ final class RMSNormalization: Layer {
         _ = try outputShapes([x.shape])
         let eps = epsilon
         let sc = scale
+        let ax = try NormalizationMath.resolveAxes(axes, rank: x.rank, layer: self)
         return [
-            NormalizationMath.overRows(x, axes: try NormalizationMath.resolveAxes(axes, rank: x.rank, layer: self)) { p, rows, n in
+            NormalizationMath.overRows(x, axes: ax) { p, rows, n in
                 sc.withUnsafeBufferPointer { sb in
                     let sp = sb.baseAddress!
                     for r in 0..<rows {
@@ -562,8 +566,9 @@ final class UnitNormalization: Layer {
     override func forward(_ inputs: [Tensor]) throws(KedgeError) -> [Tensor] {
         let x = inputs[0]
         let k3 = keras3
+        let ax = try NormalizationMath.resolveAxes(axes, rank: x.rank, layer: self)
         return [
-            NormalizationMath.overRows(x, axes: try NormalizationMath.resolveAxes(axes, rank: x.rank, layer: self)) { p, rows, n in
+            NormalizationMath.overRows(x, axes: ax) { p, rows, n in
                 for r in 0..<rows {
                     let row = p + r * n
                     let ss = NormalizationMath.laneSum(row, n, { $0 * $0 }, { $0 * $0 })
