@@ -1,7 +1,7 @@
 // Keras's Embedding and Masking (keras/src/layers/core/embedding.py, masking.py): the two layers that make masks.
 
 /// Everything this family adds to `LayerCatalog.families`.
-let sequenceBuilders: [LayerBuilder] = embeddingBuilders + recurrentBuilders + attentionBuilders
+let sequenceBuilders: [LayerBuilder] = embeddingBuilders + recurrentBuilders + attentionBuilders + maskOpBuilders
 
 let embeddingBuilders: [LayerBuilder] = [
     LayerBuilder(["Embedding"], weights: { _ throws(KedgeError) in ["embeddings"] }, make: { s throws(KedgeError) in try Embedding(s) }),

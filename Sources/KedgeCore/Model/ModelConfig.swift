@@ -39,6 +39,9 @@ public struct CallKeywords {
 
     public init() {}
 
+    /// Option holding a Keras 3 op node's positional arguments when some are constants (tensors as null).
+    public static let positionalKey = "__positional__"
+
     public var isEmpty: Bool { tensors.isEmpty && options.count == 0 }
 }
 
@@ -221,6 +224,11 @@ public struct ModelConfig {
         var kw = CallKeywords()
         if let o = node.object, o["args"] != nil {
             collectKerasTensors(o["args"]!, into: &refs)
+            // Keras 3 op nodes take constants positionally (`not_equal(x, 0)` for a mask): keep the argument list,
+            // tensors as null, for the layer to read.
+            if let args = o["args"]!.array, args.contains(where: { isConstant($0) }) {
+                kw.options[CallKeywords.positionalKey] = .array(args.map { isConstant($0) ? $0 : .null })
+            }
             if let kwargs = o["kwargs"]?.object {
                 for k in kwargs.keys {
                     let v = kwargs[k]!
@@ -252,6 +260,13 @@ public struct ModelConfig {
             throw KedgeError(.invalidConfig, "layer '\(layer)': inbound node is neither a list nor {args, kwargs}")
         }
         return (refs, kw)
+    }
+
+    static func isConstant(_ j: JSON) -> Bool {
+        switch j {
+        case .number, .bool, .string: return true
+        default: return false
+        }
     }
 
     static func containsKerasTensor(_ j: JSON) -> Bool {
