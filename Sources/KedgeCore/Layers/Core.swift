@@ -17,6 +17,8 @@ final class Dense: Layer {
     var activation: Activation
     var kernel: Tensor
     var bias: [Float]
+    /// The kernel and bias packed for the GEMM, made at build and again after a fusion changes them.
+    var packed: PackedWeights? = nil
 
     init(_ s: LayerSpec) throws(KedgeError) {
         units = try s.config.int(s.config.has("units") ? "units" : "output_dim")
@@ -40,7 +42,9 @@ final class Dense: Layer {
     }
 
     override func build(_ inputShapes: [[Int]]) throws(KedgeError) -> [[Int]] {
-        try outputShapes(inputShapes)
+        let out = try outputShapes(inputShapes)
+        packed = PackedWeights(k: kernel.shape[0], n: units, rowMajor: kernel.data, bias: bias)
+        return out
     }
 
     override func forward(_ inputs: [Tensor]) throws(KedgeError) -> [Tensor] {
@@ -50,21 +54,13 @@ final class Dense: Layer {
         let m = x.count / k
         let act = activation
         let n = units
-        // TODO(kernels): switch to the packed SIMD GEMM once Kernels/ lands.
+        if packed == nil || packed!.k != k { packed = PackedWeights(k: k, n: n, rowMajor: kernel.data, bias: bias) }
+        let w = packed!
         var y = Tensor(shape: outShape) { out in
             x.data.withUnsafeBufferPointer { xp in
-                kernel.data.withUnsafeBufferPointer { wp in
-                    for r in 0..<m {
-                        let o = out.baseAddress! + r * n
-                        for c in 0..<n { o[c] = bias[c] }
-                        for kk in 0..<k {
-                            let a = xp[r * k + kk]
-                            let w = wp.baseAddress! + kk * n
-                            for c in 0..<n { o[c] += a * w[c] }
-                        }
-                        if act.isPointwise { act.applyPointwise(o, count: n) }
-                    }
-                }
+                gemm(
+                    m: m, a: xp.baseAddress!, lda: k, weights: w, c: out.baseAddress!, ldc: n,
+                    activation: act.isPointwise ? act : .linear)
             }
         }
         if !act.isPointwise { act.apply(&y) }
@@ -78,6 +74,7 @@ final class Dense: Layer {
         let k = kernel.shape[0]
         for r in 0..<k { for c in 0..<units { kernel.data[r * units + c] *= scale[c] } }
         for c in 0..<units { bias[c] = bias[c] * scale[c] + shift[c] }
+        packed = PackedWeights(k: k, n: units, rowMajor: kernel.data, bias: bias)
         return true
     }
 
