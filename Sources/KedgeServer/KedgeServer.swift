@@ -81,8 +81,10 @@ public final class KedgeServer: Sendable {
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
             services: services,
             logger: logger)
-        // The first scan happens before the socket opens, so bundles already on disk are listed at once.
-        app.beforeServerStarts { [store] in await store.scan() }
+        // Before the socket opens: list what is on disk (bundles, cached conversions); with a watcher the
+        // conversions wait for its first pass, so a folder of large models does not delay listening.
+        let convertNow = options.pollInterval == nil
+        app.beforeServerStarts { [store] in await store.scan(convert: convertNow) }
         return app
     }
 
@@ -179,9 +181,8 @@ struct ModelWatcher: Service {
     func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
-                if Task.isCancelled { break }
                 await server.scanModels()
+                try? await Task.sleep(for: interval)
             }
         }
     }

@@ -86,6 +86,7 @@ struct Serve: ParsableCommand {
             server.setWasm(skip ? builder.unchecked() : await builder.ensure(logger: logger))
             logger.info("serving", metadata: ["models": "\(modelsDirectory)", "root": "\(root)"])
             try await server.run()
+            logger.info("stopped")
         }
     }
 }

@@ -60,14 +60,29 @@ public struct SubprocessConverter: ModelConverter {
         }
         guard status.code == 0 else {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-            let detail = ChildProcess.tail(text, maxCharacters: 2000)
+            let detail = ChildProcess.tail(Self.cleanMessage(text), maxCharacters: 2000)
             let how = status.signaled ? "was killed by signal \(status.code)" : "exited with status \(status.code)"
             throw ConversionError(detail.isEmpty ? "the converter \(how)" : detail)
         }
     }
 }
 
-/// Waiting for a child process without blocking a thread, with a time limit and cancellation.
+extension SubprocessConverter {
+    /// The converter's words without the CLI's framing ("Error: " prefix, usage hints).
+    static func cleanMessage(_ text: String) -> String {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines.removeAll { line in
+            let t = line.trimmingCharacters(in: .whitespaces)
+            return t.hasPrefix("Usage: ") || (t.hasPrefix("See '") && t.contains("--help"))
+        }
+        var out = lines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+        if out.hasPrefix("Error: ") { out.removeFirst("Error: ".count) }
+        return out
+    }
+}
+
+/// Waiting for a child process without blocking a thread, with a time limit and cancellation. A killed child's
+/// own children keep Foundation waiting until they exit (they inherit the descriptor it watches).
 enum ChildProcess {
     struct Status: Sendable {
         var code: Int32

@@ -50,7 +50,9 @@ actor ModelStore {
     /// One pass over the models folder: new and changed sources are converted (one at a time), removed ones
     /// forgotten. Everything before the first `await` runs as one step, so it never interleaves with an
     /// upload's publication.
-    func scan() async {
+    /// With `convert: false` (the pass before the socket opens) sources without a ready bundle in the cache
+    /// are only listed as queued, so the server starts listening without waiting for conversions.
+    func scan(convert: Bool = true) async {
         let found = ModelSources.scan(realRoot: modelsRoot)
         if !started {
             started = true
@@ -91,11 +93,11 @@ actor ModelStore {
 
         for item in byName.values.sorted(by: { $0.name < $1.name }) {
             if Task.isCancelled { return }
-            await process(item)
+            await process(item, convert: convert)
         }
     }
 
-    private func process(_ item: SourceItem) async {
+    private func process(_ item: SourceItem, convert: Bool) async {
         if let e = entries[item.name], e.signature == item.signature, e.source == item.source { return }
         // Wait until the source stops changing (two scans agree, or it is old enough).
         let settled =
@@ -124,11 +126,11 @@ actor ModelStore {
             }
             publish()
         case .converted:
-            await convertSource(item)
+            await convertSource(item, allowConversion: convert)
         }
     }
 
-    private func convertSource(_ item: SourceItem) async {
+    private func convertSource(_ item: SourceItem, allowConversion: Bool) async {
         let shaResult = await offload { try ModelSources.contentHash(item.path) }
         guard case .success(let sha) = shaResult else { return }
         if var e = entries[item.name], e.sourceSHA256 == sha, e.source == item.source, e.status != .converting {
@@ -146,6 +148,17 @@ actor ModelStore {
             return
         }
 
+        guard allowConversion else {
+            // Queued: no signature recorded, so the next scan converts it.
+            var queued =
+                entries[item.name]
+                ?? ModelEntry(name: item.name, kind: .converted, source: item.source, status: .converting, updated: Date())
+            queued.status = .converting
+            queued.signature = nil
+            entries[item.name] = queued
+            publish()
+            return
+        }
         var entry =
             entries[item.name]
             ?? ModelEntry(name: item.name, kind: .converted, source: item.source, status: .converting, updated: Date())
