@@ -78,6 +78,12 @@ public final class KedgeServer: Sendable {
         }
         var app = Application(
             router: router,
+            // Idle connections are closed and header sizes bounded: slow or bloated clients cannot pile up.
+            server: .http1(
+                configuration: .init(
+                    idleTimeout: .seconds(60),
+                    httpDecoderConfiguration: .init(
+                        maxHeaderFieldSize: 16 * 1024, maxHeaderListSize: 64 * 1024, maxHeaderFieldCount: 100))),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
             services: services,
             logger: logger)

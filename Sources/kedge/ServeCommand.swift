@@ -35,8 +35,8 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("max-upload-mb"), help: "Largest accepted upload, in MiB.")
     var maxUploadMB = 256
 
-    @Flag(name: .customLong("no-upload"), help: "Refuse POST /api/models.")
-    var noUpload = false
+    @Flag(inversion: .prefixedNo, help: "Accept uploads on POST /api/models (default: on for loopback, off otherwise).")
+    var upload: Bool?
 
     @Flag(name: .customLong("skip-wasm-build"), help: "Serve whatever kedge.wasm exists without checking its sources.")
     var skipWasmBuild = false
@@ -73,12 +73,15 @@ struct Serve: ParsableCommand {
         options.port = port
         options.corsOrigins = corsOrigins
         options.maxUploadBytes = maxUploadMB << 20
-        options.uploadsEnabled = !noUpload
+        let loopback = ["127.0.0.1", "::1", "localhost"].contains(host)
+        options.uploadsEnabled = upload ?? loopback
         options.pollInterval = pollInterval > 0 ? .milliseconds(Int(pollInterval * 1000)) : nil
         let skip = skipWasmBuild
         let server = try KedgeServer(options: options, converter: SubprocessConverter.currentExecutable(), logger: logger)
-        if !["127.0.0.1", "::1", "localhost"].contains(host) {
-            logger.warning("binding a non-loopback address: anyone who can reach it can read the models and upload", metadata: ["host": "\(host)"])
+        if !loopback {
+            logger.warning(
+                "binding a non-loopback address: anyone who can reach it can fetch the models",
+                metadata: ["host": "\(host)", "uploads": "\(options.uploadsEnabled ? "on" : "off")"])
         }
         let modelsDirectory = options.modelsDirectory
         try runBlocking {
