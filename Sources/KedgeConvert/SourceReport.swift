@@ -113,7 +113,7 @@ extension Converter {
             let names = (try? planner.file.stringListAttribute(g, "weight_names")) ?? nil
             return (names ?? []).map { (name: $0, path: join(g, $0)) }
         case .v3:
-            return (try? planner.v3Variables(g)) ?? []
+            return (try? planner.v3Variables(g, className: slot.entry.className)) ?? []
         }
     }
 }

@@ -180,7 +180,7 @@ struct WeightPlanner {
                 "\(layer) needs weights \(list(want.map(\.weightName))), but the file has no group for it"
                     + knownLayersHint())
         }
-        let stored = try v3Variables(group)
+        let stored = try v3Variables(group, className: slot.entry.className)
         try checkCount(layer: layer, stored: stored.map(\.name), want: want, path: slot.path)
         return zip(want, stored).map { w, s in
             PlannedWeight(
@@ -191,7 +191,7 @@ struct WeightPlanner {
 
     /// A layer's variables in a .keras weights file in the order Keras saved them: its own `vars/0..n`, then
     /// those of its child objects (an RNN's `cell`, a wrapper's `layer`) in `_walk_saveable` order.
-    func v3Variables(_ group: String) throws -> [(name: String, path: String)] {
+    func v3Variables(_ group: String, className: String? = nil) throws -> [(name: String, path: String)] {
         var out: [(name: String, path: String)] = []
         let vars = join(group, "vars")
         if file.isGroup(vars) {
@@ -212,11 +212,20 @@ struct WeightPlanner {
         }
         // Seed generators of random layers hold RNG state, not weights.
         let children = try file.children(group).filter { $0 != "vars" && !$0.hasPrefix("seed_generator") }
-        for c in children.sorted(by: KerasNaming.saveableOrder) where file.isGroup(join(group, c)) {
+        let first = className.flatMap { WeightPlanner.v3ChildOrder[$0] } ?? []
+        let ordered = first.filter(children.contains) + children.filter { !first.contains($0) }.sorted(by: KerasNaming.saveableOrder)
+        for c in ordered where file.isGroup(join(group, c)) {
             out += try v3Variables(join(group, c))
         }
         return out
     }
+
+    /// Layers whose `weights` list their sublayers in another order than the .keras file visits them
+    /// (alphabetically): the sublayer attributes in `layer.weights` order.
+    static let v3ChildOrder: [String: [String]] = [
+        "Bidirectional": ["forward_layer", "backward_layer"],
+        "MultiHeadAttention": ["query_dense", "key_dense", "gate_dense", "value_dense", "output_dense"],
+    ]
 
     func checkCount(layer: String, stored: [String], want: [ExpectedWeight], path: String) throws {
         guard stored.count != want.count else { return }
@@ -228,14 +237,18 @@ struct WeightPlanner {
     }
 
     /// For each wanted weight, the index of the stored weight that holds it: by name when every wanted weight
-    /// finds exactly one stored name ending in it (and, inside a nested model, naming its layer); else by position.
+    /// finds exactly one stored name ending in it (`mha/query/kernel:0` for `query/kernel`; inside a nested
+    /// model the name must also name the layer); else by position.
     func match(stored: [String], want: [ExpectedWeight], nested: Bool) -> [Int] {
         let comps = stored.map(KerasNaming.components(ofStoredName:))
         var taken = Set<Int>()
         var order: [Int] = []
         for w in want {
+            let suffix = w.weightName.split(separator: "/").map(String.init)
             let candidates = comps.indices.filter { i in
-                comps[i].last == w.weightName && !taken.contains(i) && (!nested || comps[i].dropLast().contains(w.layerName))
+                let c = comps[i]
+                return c.count >= suffix.count && Array(c.suffix(suffix.count)) == suffix && !taken.contains(i)
+                    && (!nested || c.dropLast(suffix.count).contains(w.layerName))
             }
             guard candidates.count == 1 else { return Array(want.indices) }
             taken.insert(candidates[0])

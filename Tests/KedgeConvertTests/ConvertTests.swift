@@ -37,12 +37,25 @@ let batchNormSources: [Source] = [
     Source(folder: "k2_nested_bn", file: "weights.h5", config: "model.json", format: .weightsH5),
 ]
 
+/// Weights below the layer: RNN cells, Bidirectional, TimeDistributed, MultiHeadAttention sublayers, stacked
+/// cells. A .keras file visits sublayers alphabetically (backward before forward, key before query).
+let recurrentSources: [Source] = [
+    Source(folder: "k3_rnn", file: "model.h5", format: .kerasH5),
+    Source(folder: "k3_rnn", file: "model.keras", format: .keras),
+    Source(folder: "k2_rnn", file: "model.h5", format: .kerasH5),
+]
+
+let recurrentClasses = ["Bidirectional", "MultiHeadAttention", "TimeDistributed", "LSTM", "GRU", "SimpleRNN", "RNN"]
+
 @Suite struct ConvertTests {
     @Test(arguments: denseSources)
     func convertsDenseModels(_ s: Source) throws { try check(s) }
 
     @Test(.enabled(if: LayerCatalog.isSupported("BatchNormalization")), arguments: batchNormSources)
     func convertsBatchNormModels(_ s: Source) throws { try check(s) }
+
+    @Test(.enabled(if: recurrentClasses.allSatisfy(LayerCatalog.isSupported)), arguments: recurrentSources)
+    func convertsRecurrentAndWrapperModels(_ s: Source) throws { try check(s, tolerance: 1e-4) }
 
     /// Names and order: ignoring the file's (alphabetical or trainable-first) order, the bundle follows the config.
     @Test(.enabled(if: LayerCatalog.isSupported("BatchNormalization")), arguments: batchNormSources)
@@ -58,7 +71,7 @@ let batchNormSources: [Source] = [
         }
     }
 
-    func check(_ s: Source) throws {
+    func check(_ s: Source, tolerance: Float = 1e-5) throws {
         let expected = try Fixtures.expected(s.folder)
         let input = Fixtures.path(s.folder + "/" + s.file)
         var options = ConvertOptions(configPath: s.config.map { Fixtures.path(s.folder + "/" + $0) }, validate: false)
@@ -105,7 +118,7 @@ let batchNormSources: [Source] = [
         let y = try model.predict([x])
         let want = try Fixtures.npy(s.folder + "/out.npy")
         #expect(y[0].shape == want.shape)
-        #expect(maxAbsDiff(y[0].data, want.data) < 1e-5)
+        #expect(maxAbsDiff(y[0].data, want.data) < tolerance)
     }
 
     func checkMetadata(_ b: ConvertedBundle, source s: Source, expected: Fixtures.Case, validated: Bool) throws {
