@@ -47,14 +47,23 @@ public enum NPY {
             count *= d
             if count > 1 << 34 { throw fail("shape is too large") }
         }
-        let size: Int
+        // The element kind is decided once; the loop below runs per element.
+        let kind: Element
         switch dtype {
-        case "<f4", "<i4", "<u4": size = 4
-        case "<f8", "<i8", "<u8": size = 8
-        case "<f2", "<i2", "<u2": size = 2
-        case "|u1", "|i1", "|b1", "<u1", "<i1": size = 1
+        case "<f4": kind = .f32
+        case "<f8": kind = .f64
+        case "<f2": kind = .f16
+        case "<i4": kind = .i32
+        case "<i8": kind = .i64
+        case "<i2": kind = .i16
+        case "|i1", "<i1": kind = .i8
+        case "<u4": kind = .unsigned(4)
+        case "<u8": kind = .unsigned(8)
+        case "<u2": kind = .unsigned(2)
+        case "|u1", "<u1", "|b1": kind = .unsigned(1)
         default: throw fail("dtype '\(dtype)' is not supported (use float32, float64, float16 or an integer type)")
         }
+        let size = kind.size
         guard b.count - dataStart >= count * size else {
             throw fail("data is truncated: \(b.count - dataStart) bytes for \(count) elements of \(size) bytes")
         }
@@ -65,21 +74,36 @@ public enum NPY {
                     let q = p + i * size
                     var bits: UInt64 = 0
                     for k in 0..<size { bits |= UInt64(q[k]) << (8 * UInt64(k)) }
-                    switch dtype {
-                    case "<f4": out[i] = Float(bitPattern: UInt32(truncatingIfNeeded: bits))
-                    case "<f8": out[i] = Float(Double(bitPattern: bits))
-                    case "<f2": out[i] = halfToFloat(UInt16(truncatingIfNeeded: bits))
-                    case "<i4": out[i] = Float(Int32(bitPattern: UInt32(truncatingIfNeeded: bits)))
-                    case "<i8": out[i] = Float(Int64(bitPattern: bits))
-                    case "<i2": out[i] = Float(Int16(bitPattern: UInt16(truncatingIfNeeded: bits)))
-                    case "|i1", "<i1": out[i] = Float(Int8(bitPattern: UInt8(truncatingIfNeeded: bits)))
-                    default: out[i] = Float(bits)
+                    switch kind {
+                    case .f32: out[i] = Float(bitPattern: UInt32(truncatingIfNeeded: bits))
+                    case .f64: out[i] = Float(Double(bitPattern: bits))
+                    case .f16: out[i] = halfToFloat(UInt16(truncatingIfNeeded: bits))
+                    case .i32: out[i] = Float(Int32(bitPattern: UInt32(truncatingIfNeeded: bits)))
+                    case .i64: out[i] = Float(Int64(bitPattern: bits))
+                    case .i16: out[i] = Float(Int16(bitPattern: UInt16(truncatingIfNeeded: bits)))
+                    case .i8: out[i] = Float(Int8(bitPattern: UInt8(truncatingIfNeeded: bits)))
+                    case .unsigned: out[i] = Float(bits)
                     }
                 }
                 n = count
             }
         }
         return Tensor(shape: shape, data: data)
+    }
+
+    enum Element {
+        case f32, f64, f16, i32, i64, i16, i8
+        case unsigned(Int)
+
+        var size: Int {
+            switch self {
+            case .f32, .i32: return 4
+            case .f64, .i64: return 8
+            case .f16, .i16: return 2
+            case .i8: return 1
+            case .unsigned(let n): return n
+            }
+        }
     }
 
     /// Serializes as version 1.0, '<f4', C order, header padded to 64 bytes as NumPy does.
