@@ -221,10 +221,12 @@ struct WeightPlanner {
     }
 
     /// Layers whose `weights` list their sublayers in another order than the .keras file visits them
-    /// (alphabetically): the sublayer attributes in `layer.weights` order.
+    /// (alphabetically): the sublayer attributes in `layer.weights` order. tf-keras's .keras files name the
+    /// attention sublayers by their private attributes.
     static let v3ChildOrder: [String: [String]] = [
         "Bidirectional": ["forward_layer", "backward_layer"],
-        "MultiHeadAttention": ["query_dense", "key_dense", "gate_dense", "value_dense", "output_dense"],
+        "MultiHeadAttention": ["query_dense", "key_dense", "gate_dense", "value_dense", "output_dense"]
+            .flatMap { [$0, "_" + $0] },
     ]
 
     func checkCount(layer: String, stored: [String], want: [ExpectedWeight], path: String) throws {

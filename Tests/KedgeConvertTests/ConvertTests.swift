@@ -43,6 +43,7 @@ let recurrentSources: [Source] = [
     Source(folder: "k3_rnn", file: "model.h5", format: .kerasH5),
     Source(folder: "k3_rnn", file: "model.keras", format: .keras),
     Source(folder: "k2_rnn", file: "model.h5", format: .kerasH5),
+    Source(folder: "k2_rnn", file: "model.keras", format: .keras),
 ]
 
 let recurrentClasses = ["Bidirectional", "MultiHeadAttention", "TimeDistributed", "LSTM", "GRU", "SimpleRNN", "RNN"]
