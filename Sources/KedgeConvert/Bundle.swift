@@ -102,7 +102,10 @@ enum MetadataWriter {
     }
 
     static func ports(_ ps: [PortInfo]) -> String {
-        "[" + ps.map { "{\"name\": \(string($0.name)), \"shape\": \($0.shape.map { ints($0, unknownAsNull: true) } ?? "null")}" }.joined(separator: ", ")
+        "["
+            + ps.map {
+                "{\"name\": \(string($0.name)), \"shape\": \($0.shape.map { ints($0, unknownAsNull: true) } ?? "null")}"
+            }.joined(separator: ", ")
             + "]"
     }
 

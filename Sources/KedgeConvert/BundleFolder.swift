@@ -30,7 +30,9 @@ enum BundleFolder {
         do {
             try fm.createDirectory(at: parent, withIntermediateDirectories: true)
         } catch {
-            throw KedgeError(.invalidInput, "\(parent.path): cannot create the folder for the bundle (\(error.localizedDescription))")
+            throw KedgeError(
+                .invalidInput, "\(parent.path): cannot create the folder for the bundle (\(error.localizedDescription))"
+            )
         }
         try checkReplaceable(target.path)
 
@@ -51,7 +53,9 @@ enum BundleFolder {
         let hadOld = fm.fileExists(atPath: target.path)
         if hadOld && rename(target.path, retired.path) != 0 {
             try? fm.removeItem(at: staging)
-            throw KedgeError(.invalidInput, "\(target.path): cannot replace the existing bundle (\(String(cString: strerror(errno))))")
+            throw KedgeError(
+                .invalidInput,
+                "\(target.path): cannot replace the existing bundle (\(String(cString: strerror(errno))))")
         }
         if rename(staging.path, target.path) != 0 {
             let reason = String(cString: strerror(errno))

@@ -65,7 +65,8 @@ public enum Converter {
         if options.validate {
             do throws(KedgeError) {
                 let model = try Model(
-                    modelJSON: src.modelJSON, weights: buffer.bytes, metadata: metadata, options: Model.Options(fuse: false))
+                    modelJSON: src.modelJSON, weights: buffer.bytes, metadata: metadata,
+                    options: Model.Options(fuse: false))
                 inputs = model.inputs.map { PortInfo(name: $0.name, shape: $0.shape) }
                 outputs = model.outputs.map { PortInfo(name: $0.name, shape: $0.shape) }
             } catch {
@@ -76,8 +77,10 @@ public enum Converter {
             metadata = MetadataWriter.write(header, entries: buffer.entries)
         }
         return ConvertedBundle(
-            modelJSON: src.modelJSON, weights: buffer.bytes, metadata: metadata, source: input, sourceFormat: src.format,
-            kerasVersion: src.kerasVersion, backend: src.backend, inputs: inputs, outputs: outputs, entries: buffer.entries,
+            modelJSON: src.modelJSON, weights: buffer.bytes, metadata: metadata, source: input,
+            sourceFormat: src.format,
+            kerasVersion: src.kerasVersion, backend: src.backend, inputs: inputs, outputs: outputs,
+            entries: buffer.entries,
             validated: options.validate)
     }
 }

@@ -37,7 +37,8 @@ final class HDF5File {
             let f = H5Fopen(path, kedge_H5F_ACC_RDONLY(), hid_t(H5P_DEFAULT))
             guard f >= 0 else {
                 throw KedgeError(
-                    .invalidFile, "\(name): libhdf5 cannot open it (the file is truncated, damaged or not an HDF5 file)")
+                    .invalidFile, "\(name): libhdf5 cannot open it (the file is truncated, damaged or not an HDF5 file)"
+                )
             }
             return f
         }
@@ -49,15 +50,20 @@ final class HDF5File {
         id = try HDF5File.locked {
             _ = kedge_H5_silence_errors()
             let fapl = H5Pcreate(kedge_H5P_FILE_ACCESS())
-            guard fapl >= 0 else { throw KedgeError(.internalError, "\(name): libhdf5 cannot create a file-access list") }
+            guard fapl >= 0 else {
+                throw KedgeError(.internalError, "\(name): libhdf5 cannot create a file-access list")
+            }
             defer { H5Pclose(fapl) }
             // The core driver without a backing store keeps the (copied) image in memory and never writes.
             guard H5Pset_fapl_core(fapl, 1 << 16, false) >= 0,
-                image.withUnsafeBytes({ H5Pset_file_image(fapl, UnsafeMutableRawPointer(mutating: $0.baseAddress), $0.count) }) >= 0
+                image.withUnsafeBytes({
+                    H5Pset_file_image(fapl, UnsafeMutableRawPointer(mutating: $0.baseAddress), $0.count)
+                }) >= 0
             else { throw KedgeError(.internalError, "\(name): libhdf5 cannot take the file image") }
             let f = H5Fopen(name, kedge_H5F_ACC_RDONLY(), fapl)
             guard f >= 0 else {
-                throw KedgeError(.invalidFile, "\(name): libhdf5 cannot open it (the file is truncated, damaged or not HDF5)")
+                throw KedgeError(
+                    .invalidFile, "\(name): libhdf5 cannot open it (the file is truncated, damaged or not HDF5)")
             }
             return f
         }
@@ -101,11 +107,15 @@ final class HDF5File {
             guard g >= 0 else { throw KedgeError(.invalidFile, "\(name): group '\(path)' cannot be opened") }
             defer { H5Gclose(g) }
             var info = H5G_info_t()
-            guard H5Gget_info(g, &info) >= 0 else { throw KedgeError(.invalidFile, "\(name): group '\(path)' is unreadable") }
+            guard H5Gget_info(g, &info) >= 0 else {
+                throw KedgeError(.invalidFile, "\(name): group '\(path)' is unreadable")
+            }
             var out: [String] = []
             for i in 0..<info.nlinks {
                 let n = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, nil, 0, hid_t(H5P_DEFAULT))
-                guard n >= 0 else { throw KedgeError(.invalidFile, "\(name): group '\(path)' has an unreadable member") }
+                guard n >= 0 else {
+                    throw KedgeError(.invalidFile, "\(name): group '\(path)' has an unreadable member")
+                }
                 var buf = [CChar](repeating: 0, count: Int(n) + 1)
                 _ = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, &buf, buf.count, hid_t(H5P_DEFAULT))
                 out.append(String(decoding: buf.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self))
@@ -175,13 +185,17 @@ final class HDF5File {
                 H5Tset_size(mem, kedge_H5T_VARIABLE())
                 H5Tset_cset(mem, H5Tget_cset(type))
                 var ptrs = [UnsafeMutablePointer<CChar>?](repeating: nil, count: n)
-                guard H5Aread(a, mem, &ptrs) >= 0 else { throw KedgeError(.invalidFile, "\(name): \(what) is unreadable") }
+                guard H5Aread(a, mem, &ptrs) >= 0 else {
+                    throw KedgeError(.invalidFile, "\(name): \(what) is unreadable")
+                }
                 let out = ptrs.map { $0.map { String(cString: $0) } ?? "" }
                 _ = H5Dvlen_reclaim(mem, space, hid_t(H5P_DEFAULT), &ptrs)
                 return out
             }
             let size = H5Tget_size(type)
-            guard size > 0, size < 1 << 26 else { throw KedgeError(.invalidFile, "\(name): \(what) has a bad string size") }
+            guard size > 0, size < 1 << 26 else {
+                throw KedgeError(.invalidFile, "\(name): \(what) has a bad string size")
+            }
             var buf = [UInt8](repeating: 0, count: n * size)
             guard H5Aread(a, type, &buf) >= 0 else { throw KedgeError(.invalidFile, "\(name): \(what) is unreadable") }
             var out: [String] = []
@@ -231,7 +245,9 @@ final class HDF5File {
                 H5Tclose(type)
                 H5Sclose(space)
             }
-            guard type >= 0, space >= 0 else { throw KedgeError(.invalidFile, "\(name): \(context): dataset '\(path)' is unreadable") }
+            guard type >= 0, space >= 0 else {
+                throw KedgeError(.invalidFile, "\(name): \(context): dataset '\(path)' is unreadable")
+            }
             let cls = H5Tget_class(type)
             guard cls == H5T_FLOAT || cls == H5T_INTEGER else {
                 throw KedgeError(.invalidFile, "\(name): \(context): dataset '\(path)' is not a float or integer array")
@@ -240,15 +256,20 @@ final class HDF5File {
             var count = 1
             for s in shape {
                 count *= s
-                guard count <= 1 << 33 else { throw KedgeError(.invalidFile, "\(name): \(context): dataset '\(path)' is too large") }
+                guard count <= 1 << 33 else {
+                    throw KedgeError(.invalidFile, "\(name): \(context): dataset '\(path)' is too large")
+                }
             }
             var data = [Float](repeating: 0, count: count)
             if count > 0 {
                 let status = data.withUnsafeMutableBytes {
-                    H5Dread(d, kedge_H5T_NATIVE_FLOAT(), hid_t(H5S_ALL), hid_t(H5S_ALL), hid_t(H5P_DEFAULT), $0.baseAddress)
+                    H5Dread(
+                        d, kedge_H5T_NATIVE_FLOAT(), hid_t(H5S_ALL), hid_t(H5S_ALL), hid_t(H5P_DEFAULT), $0.baseAddress)
                 }
                 guard status >= 0 else {
-                    throw KedgeError(.invalidFile, "\(name): \(context): dataset '\(path)' cannot be read (the file is truncated or damaged)")
+                    throw KedgeError(
+                        .invalidFile,
+                        "\(name): \(context): dataset '\(path)' cannot be read (the file is truncated or damaged)")
                 }
             }
             return Tensor(shape: shape, data: data)

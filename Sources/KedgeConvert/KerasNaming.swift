@@ -47,7 +47,8 @@ enum KerasNaming {
         func key(_ s: String) -> (Bool, String, Int) {
             var base = s
             var n = -1
-            if let u = s.lastIndex(of: "_"), s.index(after: u) < s.endIndex, s[s.index(after: u)...].allSatisfy(\.isNumber),
+            if let u = s.lastIndex(of: "_"), s.index(after: u) < s.endIndex,
+                s[s.index(after: u)...].allSatisfy(\.isNumber),
                 let v = Int(s[s.index(after: u)...])
             {
                 base = String(s[..<u])

@@ -39,7 +39,8 @@ enum TensorEncoder {
                 if h & 0x7FFF == 0x7C00 && v.isFinite {
                     throw KedgeError(
                         .invalidInput,
-                        "\(what) holds \(v), beyond float16's largest value 65504; convert it without --quantize float16")
+                        "\(what) holds \(v), beyond float16's largest value 65504; convert it without --quantize float16"
+                    )
                 }
                 out[2 * i] = UInt8(truncatingIfNeeded: h)
                 out[2 * i + 1] = UInt8(truncatingIfNeeded: h >> 8)

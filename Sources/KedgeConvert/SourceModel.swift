@@ -53,7 +53,8 @@ final class SourceModel {
         guard !isDir.boolValue else {
             throw KedgeError(
                 .invalidFile,
-                "\(path) is a folder; give the model file (.h5 or .keras); a TensorFlow SavedModel folder is not supported")
+                "\(path) is a folder; give the model file (.h5 or .keras); a TensorFlow SavedModel folder is not supported"
+            )
         }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw KedgeError(.invalidFile, "\(path): cannot be read (permissions?)")
@@ -70,7 +71,8 @@ final class SourceModel {
         }
         if head.isEmpty { throw KedgeError(.invalidFile, "\(path): the file is empty") }
         throw KedgeError(
-            .invalidFile, "\(path) is neither an HDF5 file (Keras .h5) nor a zip (Keras .keras): its first bytes match neither")
+            .invalidFile,
+            "\(path) is neither an HDF5 file (Keras .h5) nor a zip (Keras .keras): its first bytes match neither")
     }
 
     static func readConfigFile(_ configPath: String, for path: String) throws -> [UInt8] {
@@ -95,7 +97,8 @@ final class SourceModel {
     static func openH5(_ path: String, config given: [UInt8]?) throws -> SourceModel {
         let file = try HDF5File(path: path, name: path)
         let stored = try file.stringAttribute("", "model_config")
-        let version = try file.stringAttribute("", "keras_version") ?? file.stringAttribute("model_weights", "keras_version")
+        let version =
+            try file.stringAttribute("", "keras_version") ?? file.stringAttribute("model_weights", "keras_version")
         let backend = try file.stringAttribute("", "backend") ?? file.stringAttribute("model_weights", "backend")
 
         let layout: WeightLayout
@@ -141,7 +144,8 @@ final class SourceModel {
         do {
             archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
         } catch {
-            throw KedgeError(.invalidFile, "\(path) is not a readable zip archive (a truncated or damaged .keras file?)")
+            throw KedgeError(
+                .invalidFile, "\(path) is not a readable zip archive (a truncated or damaged .keras file?)")
         }
         func read(_ name: String) throws -> [UInt8]? {
             guard let entry = archive[name] else { return nil }
@@ -150,7 +154,8 @@ final class SourceModel {
             do {
                 _ = try archive.extract(entry) { bytes += $0 }
             } catch {
-                throw KedgeError(.invalidFile, "\(path): entry '\(name)' of the zip cannot be read (truncated or damaged)")
+                throw KedgeError(
+                    .invalidFile, "\(path): entry '\(name)' of the zip cannot be read (truncated or damaged)")
             }
             return bytes
         }
@@ -176,7 +181,8 @@ final class SourceModel {
         let what = given != nil ? "the architecture JSON given for \(path)" : "\(path): config.json"
         let (config, parsedVersion) = try parseConfig(configText, kerasVersion: version, what: what)
         return SourceModel(
-            source: path, format: .keras, modelJSON: configText, kerasVersion: version ?? parsedVersion, backend: backend,
+            source: path, format: .keras, modelJSON: configText, kerasVersion: version ?? parsedVersion,
+            backend: backend,
             config: config, weights: file, layout: .v3)
     }
 }

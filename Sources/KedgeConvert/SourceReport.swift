@@ -64,7 +64,9 @@ extension Converter {
                             SourceReport.Layer(
                                 path: path, className: className(of: path, in: slot) ?? slot.entry.className,
                                 supported: true,
-                                weights: mine.map { .init(name: $0.weightName, storedName: $0.storedName, shape: shape($0.datasetPath)) },
+                                weights: mine.map {
+                                    .init(name: $0.weightName, storedName: $0.storedName, shape: shape($0.datasetPath))
+                                },
                                 problem: nil))
                     }
                 } catch {

@@ -110,12 +110,16 @@ struct WeightPlanner {
     func expected(_ entry: LayerEntry, path: String) throws -> [ExpectedWeight] {
         if let inner = entry.inner {
             var out: [ExpectedWeight] = []
-            for e in inner.layers where e.className != "InputLayer" { out += try expected(e, path: path + "/" + e.name) }
+            for e in inner.layers where e.className != "InputLayer" {
+                out += try expected(e, path: path + "/" + e.name)
+            }
             return out
         }
         let names: [String]
         do throws(KedgeError) { names = try LayerCatalog.weightNames(entry.config) } catch { throw wrap(error) }
-        return names.map { ExpectedWeight(layerPath: path, layerName: entry.name, className: entry.className, weightName: $0) }
+        return names.map {
+            ExpectedWeight(layerPath: path, layerName: entry.name, className: entry.className, weightName: $0)
+        }
     }
 
     func plan(_ slot: Slot) throws -> [PlannedWeight] {
@@ -213,7 +217,9 @@ struct WeightPlanner {
         // Seed generators of random layers hold RNG state, not weights.
         let children = try file.children(group).filter { $0 != "vars" && !$0.hasPrefix("seed_generator") }
         let first = className.flatMap { WeightPlanner.v3ChildOrder[$0] } ?? []
-        let ordered = first.filter(children.contains) + children.filter { !first.contains($0) }.sorted(by: KerasNaming.saveableOrder)
+        let ordered =
+            first.filter(children.contains)
+            + children.filter { !first.contains($0) }.sorted(by: KerasNaming.saveableOrder)
         for c in ordered where file.isGroup(join(group, c)) {
             out += try v3Variables(join(group, c))
         }
@@ -264,7 +270,9 @@ struct WeightPlanner {
     }
 
     func knownLayersHint() -> String {
-        guard case .legacy(let root) = layout, let names = try? file.stringListAttribute(root, "layer_names") else { return "" }
+        guard case .legacy(let root) = layout, let names = try? file.stringListAttribute(root, "layer_names") else {
+            return ""
+        }
         return "; the file has layers \(list(names))"
     }
 

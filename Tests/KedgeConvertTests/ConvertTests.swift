@@ -85,7 +85,8 @@ let recurrentClasses = ["Bidirectional", "MultiHeadAttention", "TimeDistributed"
         #expect(b.inputs.map(\.name) == expected.inputs)
 
         // Entries: exactly the Keras weights, in layer order, aligned, tightly described.
-        #expect(b.entries.map { "\($0.layerName)/\($0.weightName)" } == expected.weights.map { "\($0.layer)/\($0.weight)" })
+        #expect(
+            b.entries.map { "\($0.layerName)/\($0.weightName)" } == expected.weights.map { "\($0.layer)/\($0.weight)" })
         var end = 0
         for (e, w) in zip(b.entries, expected.weights) {
             #expect(e.offset % 16 == 0, "\(e.layerName)/\(e.weightName) at \(e.offset)")
@@ -212,14 +213,17 @@ let recurrentClasses = ["Bidirectional", "MultiHeadAttention", "TimeDistributed"
             input: Fixtures.path("k3_dense/model.h5"), options: ConvertOptions(validate: false))
         #expect(!b.validated)
         #expect(b.outputs.first?.shape == nil)
-        #expect(String(decoding: b.metadata, as: UTF8.self).contains("\"outputs\": [{\"name\": \"logits\", \"shape\": null}]"))
+        #expect(
+            String(decoding: b.metadata, as: UTF8.self).contains(
+                "\"outputs\": [{\"name\": \"logits\", \"shape\": null}]"))
     }
 
     @Test func configOverridesTheStoredOne() throws {
         // The .keras file's weights with the architecture given explicitly: same bundle as without.
         let a = try Converter.makeBundle(input: Fixtures.path("k3_dense/model.keras"))
         let b = try Converter.makeBundle(
-            input: Fixtures.path("k3_dense/model.keras"), options: ConvertOptions(configPath: Fixtures.path("k3_dense/model.json")))
+            input: Fixtures.path("k3_dense/model.keras"),
+            options: ConvertOptions(configPath: Fixtures.path("k3_dense/model.json")))
         #expect(a.entries == b.entries && a.weights == b.weights)
         #expect(b.modelJSON == (try Fixtures.bytes("k3_dense/model.json")))
     }
@@ -231,7 +235,8 @@ let recurrentClasses = ["Bidirectional", "MultiHeadAttention", "TimeDistributed"
                 group.addTask {
                     let options = ConvertOptions(
                         configPath: s.config.map { Fixtures.path(s.folder + "/" + $0) }, validate: false)
-                    return try Converter.makeBundle(input: Fixtures.path(s.folder + "/" + s.file), options: options).entries.count
+                    return try Converter.makeBundle(input: Fixtures.path(s.folder + "/" + s.file), options: options)
+                        .entries.count
                 }
             }
             for try await n in group { #expect(n > 0) }

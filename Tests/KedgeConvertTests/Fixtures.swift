@@ -39,12 +39,14 @@ enum Fixtures {
                 file: folder + "/" + ($0["file"] as! String))
         }
         return Case(
-            folder: folder, kerasVersion: obj["keras_version"] as! String, inputs: obj["inputs"] as! [String], weights: ws)
+            folder: folder, kerasVersion: obj["keras_version"] as! String, inputs: obj["inputs"] as! [String],
+            weights: ws)
     }
 
     /// A fresh folder under the system temp dir, removed by the caller.
     static func scratch() throws -> URL {
-        let u = FileManager.default.temporaryDirectory.appendingPathComponent("kedge-convert-tests-\(UUID().uuidString)")
+        let u = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "kedge-convert-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
         return u
     }
@@ -58,7 +60,9 @@ func decode(_ e: BundleEntry, in buffer: [UInt8]) -> [Float] {
         switch e.dtype {
         case .float32:
             let p = e.offset + 4 * i
-            let bits = UInt32(buffer[p]) | UInt32(buffer[p + 1]) << 8 | UInt32(buffer[p + 2]) << 16 | UInt32(buffer[p + 3]) << 24
+            let bits =
+                UInt32(buffer[p]) | UInt32(buffer[p + 1]) << 8 | UInt32(buffer[p + 2]) << 16 | UInt32(buffer[p + 3])
+                << 24
             out.append(Float(bitPattern: bits))
         case .float16:
             let p = e.offset + 2 * i

@@ -41,7 +41,9 @@ import Testing
     }
 
     @Test func uint8KeepsZeroExactAndSpansTheRange() throws {
-        for data: [Float] in [[0, 0.5, 1, 2], [-3, -1, 0, 0.25], [-1, -0.5], [0.3, 0.7], [0, 0, 0], [5, 5], [-2, 7.5, 0, 1e-3]] {
+        for data: [Float] in [
+            [0, 0.5, 1, 2], [-3, -1, 0, 0.25], [-1, -0.5], [0.3, 0.7], [0, 0, 0], [5, 5], [-2, 7.5, 0, 1e-3],
+        ] {
             let t = try TensorEncoder.encode(data + [0], as: .uint8, what: "t")
             let s = t.quantScale
             let m = t.quantMin
@@ -56,7 +58,9 @@ import Testing
     }
 
     @Test func rejectsWhatCannotBeStored() {
-        #expect(throws: KedgeError.self) { try TensorEncoder.encode([1, .nan], as: .uint8, what: "layer 'd' weight 'kernel'") }
+        #expect(throws: KedgeError.self) {
+            try TensorEncoder.encode([1, .nan], as: .uint8, what: "layer 'd' weight 'kernel'")
+        }
         let e = #expect(throws: KedgeError.self) {
             try TensorEncoder.encode([70000], as: .float16, what: "layer 'd' weight 'kernel'")
         }
@@ -101,9 +105,12 @@ import Testing
         let cases = [
             ("Conv2D", "conv2d"), ("BatchNormalization", "batch_normalization"), ("PReLU", "p_re_lu"),
             ("DepthwiseConv2D", "depthwise_conv2d"), ("LSTM", "lstm"), ("GRU", "gru"),
-            ("Conv2DTranspose", "conv2d_transpose"), ("ReLU", "re_lu"), ("Dense", "dense"), ("InputLayer", "input_layer"),
-            ("SeparableConv1D", "separable_conv1d"), ("GlobalAveragePooling2D", "global_average_pooling2d"), ("ELU", "elu"),
-            ("LayerNormalization", "layer_normalization"), ("UpSampling2D", "up_sampling2d"), ("ZeroPadding3D", "zero_padding3d"),
+            ("Conv2DTranspose", "conv2d_transpose"), ("ReLU", "re_lu"), ("Dense", "dense"),
+            ("InputLayer", "input_layer"),
+            ("SeparableConv1D", "separable_conv1d"), ("GlobalAveragePooling2D", "global_average_pooling2d"),
+            ("ELU", "elu"),
+            ("LayerNormalization", "layer_normalization"), ("UpSampling2D", "up_sampling2d"),
+            ("ZeroPadding3D", "zero_padding3d"),
             ("SimpleRNN", "simple_rnn"), ("TimeDistributed", "time_distributed"), ("Sequential", "sequential"),
             ("Functional", "functional"), ("kedge_test>Scale", "kedge_test_scale"),
         ]
@@ -118,7 +125,10 @@ import Testing
 
     @Test func storedNamesLoseTheirOutputIndex() {
         #expect(KerasNaming.components(ofStoredName: "conv2d_a/kernel:0") == ["conv2d_a", "kernel"])
-        #expect(KerasNaming.components(ofStoredName: "lstm/lstm_cell/recurrent_kernel:0") == ["lstm", "lstm_cell", "recurrent_kernel"])
+        #expect(
+            KerasNaming.components(ofStoredName: "lstm/lstm_cell/recurrent_kernel:0") == [
+                "lstm", "lstm_cell", "recurrent_kernel",
+            ])
         #expect(KerasNaming.components(ofStoredName: "model/dense/bias") == ["model", "dense", "bias"])
         #expect(KerasNaming.components(ofStoredName: "odd:name") == ["odd:name"])
     }
