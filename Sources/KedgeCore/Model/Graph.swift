@@ -33,6 +33,16 @@ final class Graph {
     init(config: ModelConfig, weights: WeightStore, pathPrefix: String = "") throws(KedgeError) {
         var slotOf: [String: Int] = [:]
         func key(_ r: TensorRef) -> String { r.layer + "#" + String(r.node) + "#" + String(r.tensor) }
+        // Slots are keyed by node index as `output_layers` count them (a nested functional model's first call
+        // is node 1, see `LayerEntry.nodeIndexOffset`). Keras 2 numbers inbound references the same way;
+        // Keras 3 writes inbound references with the raw call index, so those are shifted here.
+        var offsetOf: [String: Int] = [:]
+        for e in config.layers { offsetOf[e.name] = e.nodeIndexOffset }
+        func inboundKey(_ r: TensorRef) -> String {
+            var r = r
+            if config.kerasMajor >= 3 { r.node += offsetOf[r.layer] ?? 0 }
+            return key(r)
+        }
         func newSlot(_ shape: [Int], _ name: String) -> Int {
             slotShapes.append(shape)
             slotNames.append(name)
@@ -92,7 +102,7 @@ final class Graph {
                 var ins: [Int] = []
                 var ready = true
                 for r in p.entry.inboundNodes[p.call] {
-                    guard let s = slotOf[key(r)] else { ready = false; break }
+                    guard let s = slotOf[inboundKey(r)] else { ready = false; break }
                     ins.append(s)
                 }
                 // Keyword tensors follow the positional ones; an explicit `mask=` becomes the masks of the
@@ -110,7 +120,7 @@ final class Graph {
                                 .unsupportedLayer,
                                 "layer '\(p.entry.name)' (\(p.entry.className)) is called with a None inside tensor argument '\(n)', which Kedge does not support")
                         }
-                        guard let s = slotOf[key(r)] else { ready = false; break }
+                        guard let s = slotOf[inboundKey(r)] else { ready = false; break }
                         ins.append(s)
                         names.append(n)
                     }
@@ -121,11 +131,12 @@ final class Graph {
                     explicitMasks = [Int](repeating: -1, count: ins.count)
                     for (k, r) in maskRefs.enumerated() where k < ins.count {
                         guard let r else { continue }
-                        guard let s = slotOf[key(r)] else { ready = false; break }
+                        guard let s = slotOf[inboundKey(r)] else { ready = false; break }
                         explicitMasks[k] = s
                     }
                 }
                 if !ready { rest.append(p); continue }
+                arguments.explicitMask = !explicitMasks.isEmpty
                 let layerInputs = ins
                 for s in explicitMasks where s >= 0 { ins.append(s) }
                 let layer = built[p.entry.name]!
@@ -158,7 +169,7 @@ final class Graph {
                 if rest[0].call < e.inboundKeywords.count {
                     for (_, r) in e.inboundKeywords[rest[0].call].tensors { if let r { refs.append(r) } }
                 }
-                for r in refs where slotOf[key(r)] == nil {
+                for r in refs where slotOf[inboundKey(r)] == nil {
                     missing = r.layer + "[" + String(r.node) + "][" + String(r.tensor) + "]"
                 }
                 throw KedgeError(

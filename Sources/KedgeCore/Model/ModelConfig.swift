@@ -130,6 +130,7 @@ public struct ModelConfig {
         guard !list.isEmpty else { throw KedgeError(.invalidConfig, "Sequential model '\(name)' has no layers") }
         var layers: [LayerEntry] = []
         var previous: TensorRef? = nil
+        var last: TensorRef? = nil
         var inputName = ""
         var inputShape: [Int] = []
         for (i, l) in list.enumerated() {
@@ -181,9 +182,11 @@ public struct ModelConfig {
             }
             let entry = LayerEntry(name: lname, className: cls, config: cfg, inboundNodes: [[previous!]], inner: inner)
             layers.append(entry)
-            previous = TensorRef(layer: lname, node: entry.nodeIndexOffset, tensor: 0)
+            // As Keras would write the reference to this layer's output (see `Graph`'s `inboundKey`).
+            previous = TensorRef(layer: lname, node: kerasMajor < 3 ? entry.nodeIndexOffset : 0, tensor: 0)
+            last = TensorRef(layer: lname, node: entry.nodeIndexOffset, tensor: 0)
         }
-        guard let out = previous else { throw KedgeError(.invalidConfig, "Sequential model '\(name)' has no layers") }
+        guard let out = last else { throw KedgeError(.invalidConfig, "Sequential model '\(name)' has no layers") }
         var model = ModelConfig(
             name: name, className: "Sequential", layers: layers, inputs: [TensorRef(layer: inputName, node: 0, tensor: 0)],
             outputs: [out], inputNames: [inputName], outputNames: [out.layer], inputShapes: [inputShape],
