@@ -9,7 +9,14 @@ let coreBuilders: [LayerBuilder] = [
     LayerBuilder(["Reshape"], make: { s throws(KedgeError) in try Reshape(s) }),
     LayerBuilder(["Permute"], make: { s throws(KedgeError) in try Permute(s) }),
     LayerBuilder(["RepeatVector"], make: { s throws(KedgeError) in try RepeatVector(s) }),
+    LayerBuilder(["Identity"], make: { s throws(KedgeError) in IdentityLayer(s) }),
 ]
+
+/// Keras 3's `Identity`: passes its input through.
+final class IdentityLayer: Layer {
+    init(_ s: LayerSpec) { super.init(spec: s) }
+    override func forward(_ inputs: [Tensor]) throws(KedgeError) -> [Tensor] { inputs }
+}
 
 /// `y = activation(x · kernel + bias)` on the last axis of an input of any rank.
 final class Dense: Layer {
