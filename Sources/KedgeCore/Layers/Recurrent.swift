@@ -566,6 +566,7 @@ final class RecurrentLayer: Layer {
     /// channels_first ConvLSTM: inputs and outputs are transposed around the channels_last cell.
     let channelsFirst: Bool
     let convRank: Int
+    let kerasMajor: Int
     /// Stateful layers keep their final states here between calls (per cell, per state).
     var keptStates: [[[Float]]]? = nil
     var keptBatch = 0
@@ -612,6 +613,7 @@ final class RecurrentLayer: Layer {
         self.cells = cells
         convRank = rank
         channelsFirst = cf
+        kerasMajor = s.kerasMajor
         super.init(spec: s)
     }
 
@@ -695,13 +697,20 @@ final class RecurrentLayer: Layer {
     override func call(_ inputs: [Tensor], masks: [Tensor?], arguments: CallArguments) throws(KedgeError) -> (
         outputs: [Tensor], masks: [Tensor?]
     ) {
-        let r = try run(inputs, mask: masks.first ?? nil)
+        let inputMask = masks.first ?? nil
+        let r = try run(inputs, mask: keras3IgnoresMask(inputs.count, arguments) ? nil : inputMask)
         var outMasks = [Tensor?](repeating: nil, count: r.outputs.count)
-        if returnSequences { outMasks[0] = r.mask }
+        if returnSequences { outMasks[0] = inputMask }
         return (r.outputs, outMasks)
     }
 
     override func resetStates() { keptStates = nil }
+
+    /// Keras 3 fills in `mask` only when a call passes a single tensor argument: with initial states the layer
+    /// runs unmasked (tf-keras masks it), while the output still carries the input's mask.
+    func keras3IgnoresMask(_ inputCount: Int, _ arguments: CallArguments) -> Bool {
+        kerasMajor >= 3 && inputCount > 1 && !arguments.explicitMask
+    }
 
     /// Runs the sequence; `inputs[1...]` are initial states (positional in Keras 2 files, `initial_state=` in
     /// Keras 3), in the cells' state order.

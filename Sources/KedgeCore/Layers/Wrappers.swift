@@ -51,6 +51,18 @@ final class Bidirectional: Layer {
     init(_ s: LayerSpec) throws(KedgeError) {
         let c = s.config
         let (fc, bc) = try bidirectionalConfigs(c, kerasMajor: s.kerasMajor)
+        if c.json["merge_mode"] != nil && c["merge_mode"] == nil {
+            merge = .none
+        } else {
+            // None (null) is handled above; the error lists it too.
+            switch try c.choice("merge_mode", ["concat", "sum", "mul", "ave", "None"], default: "concat") {
+            case "sum": merge = .sum
+            case "mul": merge = .mul
+            case "ave": merge = .ave
+            case "None": merge = .none
+            default: merge = .concat
+            }
+        }
         func inner(_ cfg: LayerConfig, _ prefix: String) throws(KedgeError) -> RecurrentLayer {
             var ws: [String: Tensor] = [:]
             for n in try recurrentWeightNames(cfg) { ws[n] = try s.weight(prefix + n) }
@@ -59,16 +71,6 @@ final class Bidirectional: Layer {
         }
         forward = try inner(fc, "forward_")
         backward = try inner(bc, "backward_")
-        if c.json["merge_mode"] != nil && c["merge_mode"] == nil {
-            merge = .none
-        } else {
-            switch try c.choice("merge_mode", ["concat", "sum", "mul", "ave"], default: "concat") {
-            case "sum": merge = .sum
-            case "mul": merge = .mul
-            case "ave": merge = .ave
-            default: merge = .concat
-            }
-        }
         // Keras: a masked step of a returned sequence is zero in both directions.
         forward.zeroOutputForMask = forward.returnSequences
         backward.zeroOutputForMask = backward.returnSequences
@@ -144,9 +146,10 @@ final class Bidirectional: Layer {
         outputs: [Tensor], masks: [Tensor?]
     ) {
         let mask = masks.first ?? nil
+        let used = forward.keras3IgnoresMask(inputs.count, arguments) ? nil : mask
         let (fIn, bIn) = try split(inputs)
-        let f = try forward.run(fIn, mask: mask).outputs
-        let b = try backward.run(bIn, mask: mask).outputs
+        let f = try forward.run(fIn, mask: used).outputs
+        let b = try backward.run(bIn, mask: used).outputs
         var y = f[0]
         var yr = b[0]
         if forward.returnSequences { yr = reverseTime(yr) }
@@ -309,4 +312,103 @@ final class TimeDistributed: Layer {
     override func resetStates() { inner.resetStates() }
 
     override var parameterCount: Int { inner.parameterCount }
+}
+
+// MARK: - .keras storage order
+
+extension LayerCatalog {
+    /// Keras 3 `.keras` weight files store a layer's variables as `_walk_saveable` visits them: the layer's own
+    /// `vars`, then its child objects sorted by attribute name (private ones last), list members under
+    /// auto names (`lstm_cell`, `dense_1`, ...). A reader that takes variables in that order (sorting list
+    /// members by name) gets them in this order, which differs from `weightNames` (Keras's `layer.weights`)
+    /// for Bidirectional (backward_layer sorts first), MultiHeadAttention (key, output, query, value, gate),
+    /// RNN over StackedRNNCells and TimeDistributed over a model. Returns indices into `weightNames`.
+    public static func v3StorageOrder(_ config: LayerConfig) throws(KedgeError) -> [Int] {
+        let names = try weightNames(config)
+        let stored = try v3StorageNames(config)
+        var out: [Int] = []
+        for n in stored {
+            guard let i = names.firstIndex(of: n) else { return Array(names.indices) }
+            out.append(i)
+        }
+        return out.count == names.count ? out : Array(names.indices)
+    }
+
+    static func v3StorageNames(_ c: LayerConfig) throws(KedgeError) -> [String] {
+        switch c.className {
+        case "Bidirectional":
+            let (f, b) = try bidirectionalConfigs(c, kerasMajor: 3)
+            return (try v3StorageNames(b)).map { "backward_" + $0 } + (try v3StorageNames(f)).map { "forward_" + $0 }
+        case "RNN":
+            let cells = try recurrentCellConfigs(c)
+            guard cells.count > 1 else { return try weightNames(c) }
+            let all = try weightNames(c)
+            var used: [String: Int] = [:]
+            var keyed: [(key: (String, Int), names: [String])] = []
+            for (i, cc) in cells.enumerated() {
+                let prefix = "cell_\(i)_"
+                keyed.append((autoName(kerasSnakeCase(cc.className), &used), all.filter { $0.hasPrefix(prefix) }))
+            }
+            keyed.sort { $0.key.0 != $1.key.0 ? $0.key.0 < $1.key.0 : $0.key.1 < $1.key.1 }
+            return keyed.flatMap { $0.names }
+        case "MultiHeadAttention":
+            let all = try weightNames(c)
+            var out: [String] = []
+            for p in ["key", "attention_output", "query", "value", "gate"] { out += all.filter { $0.hasPrefix(p + "/") } }
+            return out
+        case "TimeDistributed":
+            guard let inner = try wrappedLayerConfig(c, "layer") else { return try weightNames(c) }
+            if ModelConfig.modelClassNames.contains(inner.className) {
+                let m = try ModelConfig.parseModel(className: inner.className, config: .object(inner.json), kerasMajor: 3)
+                return try modelV3StorageNames(m, prefix: "")
+            }
+            return try v3StorageNames(inner)
+        default:
+            return try weightNames(c)
+        }
+    }
+
+    static func modelV3StorageNames(_ m: ModelConfig, prefix: String) throws(KedgeError) -> [String] {
+        var used: [String: Int] = [:]
+        var keyed: [(key: (String, Int), names: [String])] = []
+        for e in m.layers {
+            if e.className == "InputLayer" && m.className == "Sequential" { continue }
+            let key = autoName(kerasSnakeCase(e.className), &used)
+            if e.className == "InputLayer" { continue }
+            let names: [String]
+            if let inner = e.inner {
+                names = try modelV3StorageNames(inner, prefix: prefix + e.name + "/")
+            } else {
+                names = (try v3StorageNames(e.config)).map { prefix + e.name + "/" + $0 }
+            }
+            keyed.append((key, names))
+        }
+        keyed.sort { $0.key.0 != $1.key.0 ? $0.key.0 < $1.key.0 : $0.key.1 < $1.key.1 }
+        return keyed.flatMap { $0.names }
+    }
+
+    /// Keras's unique auto name (`dense`, `dense_1`, ...) as a sort key (base, number; -1 for none).
+    static func autoName(_ base: String, _ used: inout [String: Int]) -> (String, Int) {
+        let n = used[base, default: 0]
+        used[base] = n + 1
+        return (base, n == 0 ? -1 : n)
+    }
+
+    /// Keras's `to_snake_case` (`SimpleRNNCell` -> `simple_rnn_cell`, `Conv2D` -> `conv2d`).
+    static func kerasSnakeCase(_ name: String) -> String {
+        func upper(_ c: Unicode.Scalar) -> Bool { c.value >= 65 && c.value <= 90 }
+        func lower(_ c: Unicode.Scalar) -> Bool { c.value >= 97 && c.value <= 122 }
+        let chars = Array(name.unicodeScalars.filter { upper($0) || lower($0) || ($0.value >= 48 && $0.value <= 57) || $0 == "_" })
+        var step1: [Unicode.Scalar] = []
+        for (i, c) in chars.enumerated() {
+            if i > 0 && upper(c) && i + 1 < chars.count && lower(chars[i + 1]) { step1.append("_") }
+            step1.append(c)
+        }
+        var out = ""
+        for (i, c) in step1.enumerated() {
+            if i > 0 && upper(c) && lower(step1[i - 1]) { out += "_" }
+            out.unicodeScalars.append(upper(c) ? Unicode.Scalar(c.value + 32)! : c)
+        }
+        return out
+    }
 }

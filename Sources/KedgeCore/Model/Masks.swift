@@ -10,6 +10,8 @@ struct CallArguments {
     var keywords: [String] = []
     /// Non-tensor keyword values of the call (`use_causal_mask`, `return_attention_scores`, `training`, ...).
     var options = JSONObject()
+    /// The call passed `mask=` itself; otherwise masks are the ones Keras attaches to the inputs.
+    var explicitMask = false
 
     static let plain = CallArguments()
 
