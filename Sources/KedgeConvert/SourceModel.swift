@@ -12,6 +12,8 @@ public enum SourceFormat: String, Sendable {
     case weightsH5 = "keras-h5-weights"
     /// Keras 3's `save_weights("w.weights.h5")`, with the architecture given separately.
     case weightsV3 = "keras-v3-weights"
+    /// An xgboost `save_model` file, JSON or UBJSON (see XGBoostSource.swift).
+    case xgboost = "xgboost"
 }
 
 /// A Keras model file opened for conversion: its architecture (as text and parsed) and its weights file.
