@@ -36,11 +36,7 @@ struct CascadeRun: ParsableCommand {
             throw ValidationError("\(volume): \(describe(error))")
         }
         if json {
-            var report = CascadeReport.json(result)
-            report["volume"] = (volume as NSString).lastPathComponent
-            report["timings_ms"] = Dictionary(uniqueKeysWithValues: timings)
-            let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            print(result.report(timings: timings).serialized(pretty: true))
         } else {
             print(String(format: "sex P(male) %.4f, %d candidates, %d nodules, cancer probability %.6f",
                          result.sexMaleProb, result.candidates.count, result.nodules.count, result.probability))
@@ -92,36 +88,5 @@ enum CascadeLoader {
         } catch {
             throw ValidationError("\(directory): \(describe(error))")
         }
-    }
-}
-
-/// The per-stage report, with the keys of tools/cascade/reference.py's `report()`.
-enum CascadeReport {
-    static func json(_ r: Cascade.Result) -> [String: Any] {
-        var heatSum = 0.0
-        var heatMax = -Double.infinity
-        for v in r.heatmap { heatSum += Double(v); heatMax = max(heatMax, Double(v)) }
-        let candidates: [[String: Any]] = r.candidates.enumerated().map { i, c in
-            ["index": i, "first_index": c.firstIndex, "voxels": c.voxels, "mass": c.mass, "max_p": c.maxP,
-             "centroid": c.centroid, "center": c.center, "fp_logit": c.fpLogit, "fp_prob": c.fpProb]
-        }
-        let nodules: [[String: Any]] = r.nodules.map { n in
-            var d: [String: Any] = ["candidate": n.candidate, "center": n.center, "fp_logit": n.fpLogit,
-                                    "fp_prob": n.fpProb, "malignancy": n.malignancy, "box_raw": n.boxRaw.map(Double.init)]
-            if let b = n.box {
-                d["box"] = ["z": b.z, "cy": b.cy, "cx": b.cx, "h": b.h, "w": b.w, "y0": b.y0, "x0": b.x0, "y1": b.y1,
-                            "x1": b.x1, "diameter_mm": b.diameterMM, "patch_center": b.patchCenter]
-            }
-            return d
-        }
-        return [
-            "sex": ["male_prob": r.sexMaleProb],
-            "roi": ["heatmap_sum": heatSum, "heatmap_max": heatMax, "above_threshold": r.heatmapAboveThreshold],
-            "candidates": candidates,
-            "nodules": nodules,
-            "features": Dictionary(uniqueKeysWithValues: r.features),
-            "feature_vector": r.features.map { Double(Float($0.1)) },
-            "probability": r.probability,
-        ]
     }
 }

@@ -55,3 +55,23 @@ import Testing
         #expect(throws: KedgeError.self) { try JSONParser.parse(deep) }
     }
 }
+
+@Suite struct JSONWriterTests {
+    @Test(arguments: [0.1, -0.123456789, 1e-7, 3.141592653589793, 123456.789, 6.02214076e23, -2.5e-300, 0.5, 1e21])
+    func numbersRoundTripThroughTheParser(_ v: Double) throws {
+        let back = try JSONParser.parse(JSON.format(v)).double!
+        #expect(abs(back - v) <= abs(v) * 1e-15, "\(JSON.format(v))")
+        #expect(Float(back) == Float(v))
+    }
+
+    @Test func writesNestedValuesThatParseBack() throws {
+        var o = JSONObject()
+        o["name"] = .string("a \"quoted\"\nline")
+        o["values"] = .array([.number(1), .number(-2.5), .null, .bool(true)])
+        let text = JSON.object(o).serialized(pretty: true)
+        let back = try JSONParser.parse(text)
+        #expect(back["name"]?.string == "a \"quoted\"\nline")
+        #expect(back["values"]?[1]?.double == -2.5)
+        #expect(back["values"]?[2]?.isNull == true)
+    }
+}
