@@ -231,6 +231,9 @@ final class MultiHeadAttention: Layer {
     let valueKernel: Tensor, valueBias: [Float]
     let gateKernel: Tensor?, gateBias: [Float]
     let outputKernel: Tensor, outputBias: [Float]
+    /// The same weights packed for the GEMM.
+    let queryDense: PackedMatrix, keyDense: PackedMatrix, valueDense: PackedMatrix, outputDense: PackedMatrix
+    let gateDense: PackedMatrix?
     /// The output's feature shape (Keras's `output_shape`, default: the query's features).
     let outputFeatures: [Int]
 
@@ -271,6 +274,15 @@ final class MultiHeadAttention: Layer {
         outputKernel = ok
         outputFeatures = Array(ok.shape.dropFirst(2))
         outputBias = bias ? try s.weight("attention_output/bias", shape: outputFeatures).data : []
+        func packed(_ k: Tensor, _ b: [Float]) -> PackedMatrix {
+            PackedMatrix(k.data, k: k.shape[0], n: k.count / k.shape[0], bias: b)
+        }
+        queryDense = packed(queryKernel, queryBias)
+        keyDense = packed(keyKernel, keyBias)
+        valueDense = packed(valueKernel, valueBias)
+        if let g = gateKernel { gateDense = packed(g, gateBias) } else { gateDense = nil }
+        outputDense = PackedMatrix(
+            outputKernel.data, k: heads * valueDim, n: Tensor.elementCount(outputFeatures), bias: outputBias)
         super.init(spec: s)
     }
 
@@ -358,11 +370,6 @@ final class MultiHeadAttention: Layer {
         try call(inputs, masks: [Tensor?](repeating: nil, count: inputs.count), arguments: .plain).outputs
     }
 
-    /// `x (rows × inDim) · W (inDim × heads × dim) + b`, as rows × heads × dim.
-    private func project(_ x: Tensor, _ w: Tensor, _ b: [Float], rows: Int) -> [Float] {
-        let inDim = w.shape[0]
-        return denseRows(x.data, rows: rows, k: inDim, w.data, n: w.count / inDim, bias: b)
-    }
 
     override func call(_ inputs: [Tensor], masks: [Tensor?], arguments: CallArguments) throws(KedgeError) -> (
         outputs: [Tensor], masks: [Tensor?]
@@ -404,9 +411,9 @@ final class MultiHeadAttention: Layer {
         let h = heads
         let kd = keyDim
         let vd = valueDim
-        var qp = project(query, queryKernel, queryBias, rows: b * t)
-        let kp = project(key, keyKernel, keyBias, rows: b * s)
-        let vp = project(value, valueKernel, valueBias, rows: b * s)
+        var qp = queryDense.apply(query.data, rows: b * t)
+        let kp = keyDense.apply(key.data, rows: b * s)
+        let vp = valueDense.apply(value.data, rows: b * s)
         let inv = 1 / Float(sqrt(Double(kd)))
         for i in 0..<qp.count { qp[i] *= inv }
 
@@ -460,14 +467,13 @@ final class MultiHeadAttention: Layer {
                 }
             }
         }
-        if let gk = gateKernel {
-            var g = project(query, gk, gateBias, rows: b * t)
+        if let gd = gateDense {
+            var g = gd.apply(query.data, rows: b * t)
             let sigmoid: Activation = .sigmoid
             g.withUnsafeMutableBufferPointer { sigmoid.applyPointwise($0.baseAddress!, count: $0.count) }
             for i in 0..<ctx.count { ctx[i] *= g[i] }
         }
-        let outN = Tensor.elementCount(outputFeatures)
-        let y = denseRows(ctx, rows: b * t, k: h * vd, outputKernel.data, n: outN, bias: outputBias)
+        let y = outputDense.apply(ctx, rows: b * t)
         var outs = [Tensor(shape: Array(query.shape.dropLast()) + outputFeatures, data: y)]
         if wantScores {
             outs.append(

@@ -63,36 +63,29 @@ func recurrentWeightNames(_ c: LayerConfig) throws(KedgeError) -> [String] {
 
 // MARK: - matmul
 
-/// `c[m×n] += a[m×k] · b[k×n]`, all row-major.
-// TODO(kernels): route through the packed SIMD GEMM once Kernels/ has one.
-@inline(__always)
-func sequenceMatmulAdd(
-    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, k: Int, n: Int
-) {
-    for i in 0..<m {
-        let ci = c + i * n
-        let ai = a + i * k
-        for kk in 0..<k {
-            let v = ai[kk]
-            if v == 0 { continue }
-            let bk = b + kk * n
-            for j in 0..<n { ci[j] += v * bk[j] }
-        }
-    }
-}
+/// A weight matrix packed once at load for the GEMM: `y[rows × n] = x[rows × k] · W + bias`.
+struct PackedMatrix {
+    let weights: PackedWeights
 
-/// `y[rows × n] = x[rows × k] · w[k × n] + bias[n]` (bias may be empty).
-func denseRows(_ x: [Float], rows: Int, k: Int, _ w: [Float], n: Int, bias: [Float]) -> [Float] {
-    var y = [Float](repeating: 0, count: rows * n)
-    y.withUnsafeMutableBufferPointer { yp in
-        if !bias.isEmpty { for r in 0..<rows { for j in 0..<n { yp[r * n + j] = bias[j] } } }
-        x.withUnsafeBufferPointer { xp in
-            w.withUnsafeBufferPointer { wp in
-                sequenceMatmulAdd(xp.baseAddress!, wp.baseAddress!, yp.baseAddress!, m: rows, k: k, n: n)
-            }
+    /// `w` is row-major k × n; `columns` picks a range of its columns (GRU's split recurrent kernel).
+    init(_ w: [Float], k: Int, n: Int, columns: Range<Int>? = nil, bias: [Float] = []) {
+        let cols = columns ?? 0..<n
+        let b: [Float]? = bias.isEmpty ? nil : bias
+        weights = PackedWeights(k: k, n: cols.count, bias: b) { r, c in w[r * n + cols.lowerBound + c] }
+    }
+
+    var n: Int { weights.n }
+
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
+        gemm(m: rows, a: x, lda: weights.k, weights: weights, c: y, ldc: weights.n, activation: .linear)
+    }
+
+    func apply(_ x: [Float], rows: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: rows * weights.n) { buf, initialized in
+            x.withUnsafeBufferPointer { apply($0.baseAddress!, rows: rows, into: buf.baseAddress!) }
+            initialized = rows * weights.n
         }
     }
-    return y
 }
 
 func pointwiseActivation(_ s: LayerSpec, _ c: LayerConfig, _ key: String, default d: String) throws(KedgeError) -> Activation {
@@ -109,7 +102,7 @@ func pointwiseActivation(_ s: LayerSpec, _ c: LayerConfig, _ key: String, defaul
 
 /// One recurrent cell: weights and the step for a whole batch. Rows are samples (or, for ConvLSTM, one image
 /// per sample); `project` applies the input kernel to many rows at once, so a layer can project every timestep
-/// in one matrix product before the sequential loop.
+/// in one GEMM before the sequential loop.
 class RecurrentCell {
     /// Floats per sample of one timestep's input.
     var inputSize = 0
@@ -140,53 +133,6 @@ class RecurrentCell {
     var parameterCount: Int { 0 }
 }
 
-final class SimpleRNNCell: RecurrentCell {
-    let units: Int
-    let activation: Activation
-    let kernel: Tensor
-    let recurrentKernel: [Float]
-    let bias: [Float]
-
-    init(_ s: LayerSpec, _ c: LayerConfig, prefix: String) throws(KedgeError) {
-        units = try c.int("units")
-        activation = try pointwiseActivation(s, c, "activation", default: "tanh")
-        kernel = try s.weight(prefix + "kernel", shape: [-1, units])
-        recurrentKernel = try s.weight(prefix + "recurrent_kernel", shape: [units, units]).data
-        bias = try c.bool("use_bias", default: true) ? try s.weight(prefix + "bias", shape: [units]).data : []
-        super.init()
-        outputSize = units
-        projectedSize = units
-        stateSizes = [units]
-        outputShape = [units]
-    }
-
-    override func build(stepShape: [Int], layer: Layer) throws(KedgeError) {
-        try checkFeatures(stepShape, kernel: kernel, layer: layer)
-        inputSize = kernel.shape[0]
-    }
-
-    override func project(_ x: [Float], rows: Int) -> [Float] {
-        denseRows(x, rows: rows, k: inputSize, kernel.data, n: units, bias: bias)
-    }
-
-    override func step(_ xp: UnsafePointer<Float>, states: inout [[Float]], batch: Int) -> [Float] {
-        var h = [Float](repeating: 0, count: batch * units)
-        h.withUnsafeMutableBufferPointer { hp in
-            for i in 0..<(batch * units) { hp[i] = xp[i] }
-            states[0].withUnsafeBufferPointer { sp in
-                recurrentKernel.withUnsafeBufferPointer { up in
-                    sequenceMatmulAdd(sp.baseAddress!, up.baseAddress!, hp.baseAddress!, m: batch, k: units, n: units)
-                }
-            }
-            activation.applyPointwise(hp.baseAddress!, count: batch * units)
-        }
-        states[0] = h
-        return h
-    }
-
-    override var parameterCount: Int { kernel.count + recurrentKernel.count + bias.count }
-}
-
 func checkFeatures(_ stepShape: [Int], kernel: Tensor, layer: Layer) throws(KedgeError) {
     guard stepShape.count == 1 else {
         throw layer.shapeError(
@@ -198,23 +144,70 @@ func checkFeatures(_ stepShape: [Int], kernel: Tensor, layer: Layer) throws(Kedg
     }
 }
 
+final class SimpleRNNCell: RecurrentCell {
+    let units: Int
+    let activation: Activation
+    let kernel: PackedMatrix
+    let recurrent: PackedMatrix
+    let parameters: Int
+
+    init(_ s: LayerSpec, _ c: LayerConfig, prefix: String) throws(KedgeError) {
+        units = try c.int("units")
+        activation = try pointwiseActivation(s, c, "activation", default: "tanh")
+        let k = try s.weight(prefix + "kernel", shape: [-1, units])
+        let r = try s.weight(prefix + "recurrent_kernel", shape: [units, units])
+        let b = try c.bool("use_bias", default: true) ? try s.weight(prefix + "bias", shape: [units]).data : []
+        kernel = PackedMatrix(k.data, k: k.shape[0], n: units, bias: b)
+        recurrent = PackedMatrix(r.data, k: units, n: units)
+        parameters = k.count + r.count + b.count
+        super.init()
+        inputSize = k.shape[0]
+        outputSize = units
+        projectedSize = units
+        stateSizes = [units]
+        outputShape = [units]
+    }
+
+    override func build(stepShape: [Int], layer: Layer) throws(KedgeError) {
+        try checkFeatures(stepShape, kernel: Tensor(shape: [inputSize, units]), layer: layer)
+    }
+
+    override func project(_ x: [Float], rows: Int) -> [Float] { kernel.apply(x, rows: rows) }
+
+    override func step(_ xp: UnsafePointer<Float>, states: inout [[Float]], batch: Int) -> [Float] {
+        var h = recurrent.apply(states[0], rows: batch)
+        h.withUnsafeMutableBufferPointer { hp in
+            for i in 0..<(batch * units) { hp[i] += xp[i] }
+            activation.applyPointwise(hp.baseAddress!, count: batch * units)
+        }
+        states[0] = h
+        return h
+    }
+
+    override var parameterCount: Int { parameters }
+}
+
 final class LSTMCell: RecurrentCell {
     let units: Int
     let activation: Activation
     let recurrentActivation: Activation
-    let kernel: Tensor
-    let recurrentKernel: [Float]
-    let bias: [Float]
+    let kernel: PackedMatrix
+    let recurrent: PackedMatrix
+    let parameters: Int
 
     init(_ s: LayerSpec, _ c: LayerConfig, prefix: String) throws(KedgeError) {
         units = try c.int("units")
         activation = try pointwiseActivation(s, c, "activation", default: "tanh")
         recurrentActivation = try pointwiseActivation(
             s, c, "recurrent_activation", default: s.kerasMajor >= 3 ? "sigmoid" : "hard_sigmoid")
-        kernel = try s.weight(prefix + "kernel", shape: [-1, 4 * units])
-        recurrentKernel = try s.weight(prefix + "recurrent_kernel", shape: [units, 4 * units]).data
-        bias = try c.bool("use_bias", default: true) ? try s.weight(prefix + "bias", shape: [4 * units]).data : []
+        let k = try s.weight(prefix + "kernel", shape: [-1, 4 * units])
+        let r = try s.weight(prefix + "recurrent_kernel", shape: [units, 4 * units])
+        let b = try c.bool("use_bias", default: true) ? try s.weight(prefix + "bias", shape: [4 * units]).data : []
+        kernel = PackedMatrix(k.data, k: k.shape[0], n: 4 * units, bias: b)
+        recurrent = PackedMatrix(r.data, k: units, n: 4 * units)
+        parameters = k.count + r.count + b.count
         super.init()
+        inputSize = k.shape[0]
         outputSize = units
         projectedSize = 4 * units
         stateSizes = [units, units]
@@ -222,38 +215,33 @@ final class LSTMCell: RecurrentCell {
     }
 
     override func build(stepShape: [Int], layer: Layer) throws(KedgeError) {
-        try checkFeatures(stepShape, kernel: kernel, layer: layer)
-        inputSize = kernel.shape[0]
+        try checkFeatures(stepShape, kernel: Tensor(shape: [inputSize, 4 * units]), layer: layer)
     }
 
-    override func project(_ x: [Float], rows: Int) -> [Float] {
-        denseRows(x, rows: rows, k: inputSize, kernel.data, n: 4 * units, bias: bias)
-    }
+    override func project(_ x: [Float], rows: Int) -> [Float] { kernel.apply(x, rows: rows) }
 
     override func step(_ xp: UnsafePointer<Float>, states: inout [[Float]], batch: Int) -> [Float] {
         let u = units
-        var z = [Float](repeating: 0, count: batch * 4 * u)
-        var h = states[0]
+        var z = recurrent.apply(states[0], rows: batch)
+        var h = [Float](repeating: 0, count: batch * u)
         var c = states[1]
         z.withUnsafeMutableBufferPointer { zp in
             let z0 = zp.baseAddress!
-            for i in 0..<(batch * 4 * u) { z0[i] = xp[i] }
-            h.withUnsafeBufferPointer { hp in
-                recurrentKernel.withUnsafeBufferPointer { up in
-                    sequenceMatmulAdd(hp.baseAddress!, up.baseAddress!, z0, m: batch, k: u, n: 4 * u)
+            for i in 0..<(batch * 4 * u) { z0[i] += xp[i] }
+            c.withUnsafeMutableBufferPointer { cp in
+                for b in 0..<batch {
+                    let g = z0 + b * 4 * u
+                    recurrentActivation.applyPointwise(g, count: 2 * u)  // i, f
+                    activation.applyPointwise(g + 2 * u, count: u)  // candidate
+                    recurrentActivation.applyPointwise(g + 3 * u, count: u)  // o
+                    let cb = cp.baseAddress! + b * u
+                    for j in 0..<u {
+                        cb[j] = g[u + j] * cb[j] + g[j] * g[2 * u + j]
+                        g[j] = cb[j]
+                    }
+                    activation.applyPointwise(g, count: u)
+                    for j in 0..<u { h[b * u + j] = g[3 * u + j] * g[j] }
                 }
-            }
-            for b in 0..<batch {
-                let g = z0 + b * 4 * u
-                recurrentActivation.applyPointwise(g, count: 2 * u)  // i, f
-                activation.applyPointwise(g + 2 * u, count: u)  // candidate
-                recurrentActivation.applyPointwise(g + 3 * u, count: u)  // o
-                c.withUnsafeMutableBufferPointer { cp in
-                    for j in 0..<u { cp[b * u + j] = g[u + j] * cp[b * u + j] + g[j] * g[2 * u + j] }
-                    for j in 0..<u { g[j] = cp[b * u + j] }
-                }
-                activation.applyPointwise(g, count: u)
-                for j in 0..<u { h[b * u + j] = g[3 * u + j] * g[j] }
             }
         }
         states[0] = h
@@ -261,7 +249,7 @@ final class LSTMCell: RecurrentCell {
         return h
     }
 
-    override var parameterCount: Int { kernel.count + recurrentKernel.count + bias.count }
+    override var parameterCount: Int { parameters }
 }
 
 final class GRUCell: RecurrentCell {
@@ -269,103 +257,94 @@ final class GRUCell: RecurrentCell {
     let activation: Activation
     let recurrentActivation: Activation
     let resetAfter: Bool
-    let kernel: Tensor
-    let recurrentKernel: [Float]
-    /// Input bias (3u) and, with reset_after, the recurrent bias (3u).
-    let inputBias: [Float]
-    let recurrentBias: [Float]
+    /// Input kernel with the input bias.
+    let kernel: PackedMatrix
+    /// reset_after: all three gates, with the recurrent bias. Otherwise only z and r.
+    let recurrent: PackedMatrix
+    /// reset_before: the candidate's columns, applied to r * h.
+    let recurrentCandidate: PackedMatrix?
+    let parameters: Int
 
     init(_ s: LayerSpec, _ c: LayerConfig, prefix: String) throws(KedgeError) {
         units = try c.int("units")
+        let u = units
         activation = try pointwiseActivation(s, c, "activation", default: "tanh")
         recurrentActivation = try pointwiseActivation(
             s, c, "recurrent_activation", default: s.kerasMajor >= 3 ? "sigmoid" : "hard_sigmoid")
         // Keras 2.0 had no reset_after (the gate applied before the product); it defaults to true since tf.keras 2.
         resetAfter = try c.bool("reset_after", default: s.kerasMajor >= 3)
-        kernel = try s.weight(prefix + "kernel", shape: [-1, 3 * units])
-        recurrentKernel = try s.weight(prefix + "recurrent_kernel", shape: [units, 3 * units]).data
+        let k = try s.weight(prefix + "kernel", shape: [-1, 3 * u])
+        let r = try s.weight(prefix + "recurrent_kernel", shape: [u, 3 * u])
+        var inputBias: [Float] = []
+        var recurrentBias: [Float] = []
         if try c.bool("use_bias", default: true) {
             if resetAfter {
-                let b = try s.weight(prefix + "bias", shape: [2, 3 * units]).data
-                inputBias = Array(b[0..<(3 * units)])
-                recurrentBias = Array(b[(3 * units)...])
+                let b = try s.weight(prefix + "bias", shape: [2, 3 * u]).data
+                inputBias = Array(b[0..<(3 * u)])
+                recurrentBias = Array(b[(3 * u)...])
             } else {
-                inputBias = try s.weight(prefix + "bias", shape: [3 * units]).data
-                recurrentBias = []
+                inputBias = try s.weight(prefix + "bias", shape: [3 * u]).data
             }
-        } else {
-            inputBias = []
-            recurrentBias = []
         }
+        kernel = PackedMatrix(k.data, k: k.shape[0], n: 3 * u, bias: inputBias)
+        if resetAfter {
+            recurrent = PackedMatrix(r.data, k: u, n: 3 * u, bias: recurrentBias)
+            recurrentCandidate = nil
+        } else {
+            recurrent = PackedMatrix(r.data, k: u, n: 3 * u, columns: 0..<(2 * u))
+            recurrentCandidate = PackedMatrix(r.data, k: u, n: 3 * u, columns: (2 * u)..<(3 * u))
+        }
+        parameters = k.count + r.count + inputBias.count + recurrentBias.count
         super.init()
-        outputSize = units
-        projectedSize = 3 * units
-        stateSizes = [units]
-        outputShape = [units]
+        inputSize = k.shape[0]
+        outputSize = u
+        projectedSize = 3 * u
+        stateSizes = [u]
+        outputShape = [u]
     }
 
     override func build(stepShape: [Int], layer: Layer) throws(KedgeError) {
-        try checkFeatures(stepShape, kernel: kernel, layer: layer)
-        inputSize = kernel.shape[0]
+        try checkFeatures(stepShape, kernel: Tensor(shape: [inputSize, 3 * units]), layer: layer)
     }
 
-    override func project(_ x: [Float], rows: Int) -> [Float] {
-        denseRows(x, rows: rows, k: inputSize, kernel.data, n: 3 * units, bias: inputBias)
-    }
+    override func project(_ x: [Float], rows: Int) -> [Float] { kernel.apply(x, rows: rows) }
 
     override func step(_ xp: UnsafePointer<Float>, states: inout [[Float]], batch: Int) -> [Float] {
         let u = units
         let h = states[0]
-        var out = [Float](repeating: 0, count: batch * u)
-        // Recurrent projection: all three gates with reset_after, only z and r otherwise.
-        let rn = resetAfter ? 3 * u : 2 * u
-        var r = [Float](repeating: 0, count: batch * rn)
-        r.withUnsafeMutableBufferPointer { rp in
-            if !recurrentBias.isEmpty { for b in 0..<batch { for j in 0..<rn { rp[b * rn + j] = recurrentBias[j] } } }
-            h.withUnsafeBufferPointer { hp in
-                recurrentKernel.withUnsafeBufferPointer { up in
-                    // Row stride of the recurrent kernel is 3u; with reset_before only its first 2u columns.
-                    for b in 0..<batch {
-                        for k in 0..<u {
-                            let v = hp[b * u + k]
-                            if v == 0 { continue }
-                            let row = up.baseAddress! + k * 3 * u
-                            for j in 0..<rn { rp[b * rn + j] += v * row[j] }
-                        }
-                    }
-                }
-            }
-        }
-        var zg = [Float](repeating: 0, count: u)
-        var rg = [Float](repeating: 0, count: u)
-        var hh = [Float](repeating: 0, count: u)
+        let rn = recurrent.n
+        var r = recurrent.apply(h, rows: batch)
+        // z and r gates in place in `r`; their activations per sample.
         for b in 0..<batch {
-            let x = xp + b * 3 * u
+            for j in 0..<(2 * u) { r[b * rn + j] += xp[b * 3 * u + j] }
+        }
+        r.withUnsafeMutableBufferPointer { rp in
+            for b in 0..<batch { recurrentActivation.applyPointwise(rp.baseAddress! + b * rn, count: 2 * u) }
+        }
+        var hh = [Float](repeating: 0, count: batch * u)
+        if resetAfter {
+            for b in 0..<batch {
+                for j in 0..<u { hh[b * u + j] = xp[b * 3 * u + 2 * u + j] + r[b * rn + u + j] * r[b * rn + 2 * u + j] }
+            }
+        } else {
+            var rh = [Float](repeating: 0, count: batch * u)
+            for b in 0..<batch { for j in 0..<u { rh[b * u + j] = r[b * rn + u + j] * h[b * u + j] } }
+            hh = recurrentCandidate!.apply(rh, rows: batch)
+            for b in 0..<batch { for j in 0..<u { hh[b * u + j] += xp[b * 3 * u + 2 * u + j] } }
+        }
+        hh.withUnsafeMutableBufferPointer { activation.applyPointwise($0.baseAddress!, count: batch * u) }
+        var out = [Float](repeating: 0, count: batch * u)
+        for b in 0..<batch {
             for j in 0..<u {
-                zg[j] = x[j] + r[b * rn + j]
-                rg[j] = x[u + j] + r[b * rn + u + j]
+                let z = r[b * rn + j]
+                out[b * u + j] = z * h[b * u + j] + (1 - z) * hh[b * u + j]
             }
-            zg.withUnsafeMutableBufferPointer { recurrentActivation.applyPointwise($0.baseAddress!, count: u) }
-            rg.withUnsafeMutableBufferPointer { recurrentActivation.applyPointwise($0.baseAddress!, count: u) }
-            if resetAfter {
-                for j in 0..<u { hh[j] = x[2 * u + j] + rg[j] * r[b * rn + 2 * u + j] }
-            } else {
-                for j in 0..<u { hh[j] = x[2 * u + j] }
-                for k in 0..<u {
-                    let v = rg[k] * h[b * u + k]
-                    if v == 0 { continue }
-                    let row = k * 3 * u + 2 * u
-                    for j in 0..<u { hh[j] += v * recurrentKernel[row + j] }
-                }
-            }
-            hh.withUnsafeMutableBufferPointer { activation.applyPointwise($0.baseAddress!, count: u) }
-            for j in 0..<u { out[b * u + j] = zg[j] * h[b * u + j] + (1 - zg[j]) * hh[j] }
         }
         states[0] = out
         return out
     }
 
-    override var parameterCount: Int { kernel.count + recurrentKernel.count + inputBias.count + recurrentBias.count }
+    override var parameterCount: Int { parameters }
 }
 
 /// ConvLSTM1D/2D/3D: the LSTM gates computed by convolutions (input: the layer's strides, padding and dilation;
@@ -376,14 +355,14 @@ final class ConvLSTMCell: RecurrentCell {
     let kernelSize: [Int]
     let strides: [Int]
     let dilation: [Int]
-    let samePadding: Bool
+    let padding: PaddingMode
     let activation: Activation
     let recurrentActivation: Activation
-    let kernel: Tensor
-    let recurrentKernel: Tensor
-    let bias: [Float]
+    let inChannels: Int
+    let kernel: ConvWeights
+    let recurrent: ConvWeights
+    let parameters: Int
     var inSpatial: [Int] = []
-    var inChannels = 0
     var outSpatial: [Int] = []
 
     init(_ s: LayerSpec, _ c: LayerConfig, rank: Int) throws(KedgeError) {
@@ -392,13 +371,21 @@ final class ConvLSTMCell: RecurrentCell {
         kernelSize = try c.ints("kernel_size", count: rank)
         strides = try c.ints("strides", count: rank, default: [Int](repeating: 1, count: rank))
         dilation = try c.ints("dilation_rate", count: rank, default: [Int](repeating: 1, count: rank))
-        samePadding = try c.choice("padding", ["valid", "same"], default: "valid") == "same"
+        padding = try c.choice("padding", ["valid", "same"], default: "valid") == "same" ? .same : .valid
         activation = try pointwiseActivation(s, c, "activation", default: "tanh")
         recurrentActivation = try pointwiseActivation(
             s, c, "recurrent_activation", default: s.kerasMajor >= 3 ? "sigmoid" : "hard_sigmoid")
-        kernel = try s.weight("kernel", shape: kernelSize + [-1, 4 * filters])
-        recurrentKernel = try s.weight("recurrent_kernel", shape: kernelSize + [filters, 4 * filters])
-        bias = try c.bool("use_bias", default: true) ? try s.weight("bias", shape: [4 * filters]).data : []
+        let k = try s.weight("kernel", shape: kernelSize + [-1, 4 * filters])
+        let r = try s.weight("recurrent_kernel", shape: kernelSize + [filters, 4 * filters])
+        let b = try c.bool("use_bias", default: true) ? try s.weight("bias", shape: [4 * filters]).data : []
+        inChannels = k.shape[rank]
+        let window = Dims3(trailing: kernelSize, fill: 1)
+        kernel = ConvWeights(
+            kernel: k.data, window: window, inChannelsPerGroup: inChannels, outChannels: 4 * filters, groups: 1,
+            bias: b.isEmpty ? nil : b)
+        recurrent = ConvWeights(
+            kernel: r.data, window: window, inChannelsPerGroup: filters, outChannels: 4 * filters, groups: 1, bias: nil)
+        parameters = k.count + r.count + b.count
         super.init()
         if strides.contains(where: { $0 != 1 }) && dilation.contains(where: { $0 != 1 }) {
             throw KedgeError(
@@ -406,26 +393,26 @@ final class ConvLSTMCell: RecurrentCell {
         }
     }
 
+    override var spatial: Bool { true }
+
     override func build(stepShape: [Int], layer: Layer) throws(KedgeError) {
         guard stepShape.count == rank + 1 else {
             throw layer.shapeError(
                 "input must have rank \(rank + 3) (batch, time, \(rank) spatial axes, channels); one step has shape \(describeShape(stepShape))")
         }
         inSpatial = Array(stepShape[0..<rank])
-        inChannels = kernel.shape[rank]
         if stepShape[rank] >= 0 && stepShape[rank] != inChannels {
-            throw layer.shapeError(
-                "input has \(stepShape[rank]) channels but the kernel has shape \(describeShape(kernel.shape))")
+            throw layer.shapeError("input has \(stepShape[rank]) channels but the kernel expects \(inChannels)")
         }
         outSpatial = []
         for d in 0..<rank {
             let n = inSpatial[d]
             if n < 0 { outSpatial.append(-1); continue }
-            let eff = (kernelSize[d] - 1) * dilation[d] + 1
-            outSpatial.append(samePadding ? (n + strides[d] - 1) / strides[d] : (n - eff) / strides[d] + 1)
-            if !samePadding && n < eff {
-                throw layer.shapeError("spatial size \(n) is smaller than the dilated kernel (\(eff))")
+            let (len, _) = convOutputLength(n, window: kernelSize[d], stride: strides[d], dilation: dilation[d], padding: padding)
+            guard len > 0 else {
+                throw layer.shapeError("spatial size \(n) is smaller than the dilated kernel along axis \(d + 1)")
             }
+            outSpatial.append(len)
         }
         outputShape = outSpatial + [filters]
         if !inSpatial.contains(where: { $0 < 0 }) {
@@ -437,29 +424,31 @@ final class ConvLSTMCell: RecurrentCell {
         }
     }
 
-    override var spatial: Bool { true }
-
     override func resolve(stepShape: [Int], layer: Layer) throws(KedgeError) {
         if Array(stepShape[0..<rank]) != inSpatial || inputSize == 0 { try build(stepShape: stepShape, layer: layer) }
     }
 
-    override func project(_ x: [Float], rows: Int) -> [Float] {
-        var y = convolveN(
-            x, images: rows, spatial: inSpatial, channels: inChannels, kernel: kernel.data, kernelSize: kernelSize,
-            outChannels: 4 * filters, strides: strides, dilation: dilation, same: samePadding, outSpatial: outSpatial)
-        if !bias.isEmpty {
-            let n = 4 * filters
-            for p in 0..<(y.count / n) { for j in 0..<n { y[p * n + j] += bias[j] } }
+    private func convolve(_ x: [Float], images: Int, spatial: [Int], weights: ConvWeights, stride: [Int], dilation: [Int], padding: PaddingMode) -> [Float] {
+        let g = ConvGeometry(
+            batch: images, input: Dims3(trailing: spatial, fill: 1), window: weights.window,
+            stride: Dims3(trailing: stride, fill: 1), dilation: Dims3(trailing: dilation, fill: 1), padding: padding)
+        let count = g.outputPixels * weights.outChannels
+        return [Float](unsafeUninitializedCapacity: count) { buf, initialized in
+            x.withUnsafeBufferPointer { xp in
+                KedgeCore.convolve(xp.baseAddress!, geometry: g, weights: weights, activation: .linear, out: buf.baseAddress!)
+            }
+            initialized = count
         }
-        return y
+    }
+
+    override func project(_ x: [Float], rows: Int) -> [Float] {
+        convolve(x, images: rows, spatial: inSpatial, weights: kernel, stride: strides, dilation: dilation, padding: padding)
     }
 
     override func step(_ xp: UnsafePointer<Float>, states: inout [[Float]], batch: Int) -> [Float] {
         let f = filters
         let ones = [Int](repeating: 1, count: rank)
-        var z = convolveN(
-            states[0], images: batch, spatial: outSpatial, channels: f, kernel: recurrentKernel.data, kernelSize: kernelSize,
-            outChannels: 4 * f, strides: ones, dilation: ones, same: true, outSpatial: outSpatial)
+        var z = convolve(states[0], images: batch, spatial: outSpatial, weights: recurrent, stride: ones, dilation: ones, padding: .same)
         let positions = batch * Tensor.elementCount(outSpatial)
         var h = [Float](repeating: 0, count: positions * f)
         var c = states[1]
@@ -484,71 +473,7 @@ final class ConvLSTMCell: RecurrentCell {
         return h
     }
 
-    override var parameterCount: Int { kernel.count + recurrentKernel.count + bias.count }
-}
-
-/// Direct N-d (1...3) convolution, channels_last, TensorFlow's `same` padding (extra padding after).
-func convolveN(
-    _ x: [Float], images: Int, spatial: [Int], channels: Int, kernel: [Float], kernelSize: [Int], outChannels: Int,
-    strides: [Int], dilation: [Int], same: Bool, outSpatial: [Int]
-) -> [Float] {
-    let rank = spatial.count
-    // Work as 3-d with leading unit axes.
-    var ins = [1, 1, 1]
-    var outs = [1, 1, 1]
-    var ks = [1, 1, 1]
-    var st = [1, 1, 1]
-    var dl = [1, 1, 1]
-    var pad = [0, 0, 0]
-    for d in 0..<rank {
-        let e = 3 - rank + d
-        ins[e] = spatial[d]
-        outs[e] = outSpatial[d]
-        ks[e] = kernelSize[d]
-        st[e] = strides[d]
-        dl[e] = dilation[d]
-        if same {
-            let eff = (kernelSize[d] - 1) * dilation[d] + 1
-            pad[e] = max((outSpatial[d] - 1) * strides[d] + eff - spatial[d], 0) / 2
-        }
-    }
-    let inImage = ins[0] * ins[1] * ins[2] * channels
-    let outPositions = outs[0] * outs[1] * outs[2]
-    let oc = outChannels
-    var y = [Float](repeating: 0, count: images * outPositions * oc)
-    y.withUnsafeMutableBufferPointer { yp in
-        x.withUnsafeBufferPointer { xp in
-            kernel.withUnsafeBufferPointer { wp in
-                for img in 0..<images {
-                    let xi = xp.baseAddress! + img * inImage
-                    var o = yp.baseAddress! + img * outPositions * oc
-                    for o0 in 0..<outs[0] {
-                        for o1 in 0..<outs[1] {
-                            for o2 in 0..<outs[2] {
-                                for k0 in 0..<ks[0] {
-                                    let i0 = o0 * st[0] - pad[0] + k0 * dl[0]
-                                    if i0 < 0 || i0 >= ins[0] { continue }
-                                    for k1 in 0..<ks[1] {
-                                        let i1 = o1 * st[1] - pad[1] + k1 * dl[1]
-                                        if i1 < 0 || i1 >= ins[1] { continue }
-                                        for k2 in 0..<ks[2] {
-                                            let i2 = o2 * st[2] - pad[2] + k2 * dl[2]
-                                            if i2 < 0 || i2 >= ins[2] { continue }
-                                            let xrow = xi + ((i0 * ins[1] + i1) * ins[2] + i2) * channels
-                                            let wbase = wp.baseAddress! + ((k0 * ks[1] + k1) * ks[2] + k2) * channels * oc
-                                            sequenceMatmulAdd(xrow, wbase, o, m: 1, k: channels, n: oc)
-                                        }
-                                    }
-                                }
-                                o += oc
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    return y
+    override var parameterCount: Int { parameters }
 }
 
 // MARK: - the layer
