@@ -257,6 +257,28 @@ import Testing
         #expect(e2?.message.contains("supported: concat, sum, mul, ave, None") == true)
     }
 
+    @Test func convLSTMChannelsFirstEqualsChannelsLastOnTransposedData() throws {
+        // TF has no channels_first convolution on CPU, so Keras cannot make this fixture; compare the layouts.
+        var rng = Rand(s: 7)
+        let (b, t, h, w, c, f) = (2, 3, 5, 4, 2, 3)
+        let ws: [String: Tensor] = [
+            "kernel": Tensor(shape: [3, 3, c, 4 * f], data: rng.floats(9 * c * 4 * f, scale: 0.4)),
+            "recurrent_kernel": Tensor(shape: [3, 3, f, 4 * f], data: rng.floats(9 * f * 4 * f, scale: 0.3)),
+            "bias": Tensor(shape: [4 * f], data: rng.floats(4 * f, scale: 0.3)),
+        ]
+        let opts = #""filters": 3, "kernel_size": [3, 3], "padding": "same", "return_sequences": true, "return_state": false"#
+        let last = try model(input: [t, h, w, c], [("ConvLSTM2D", opts + #", "data_format": "channels_last""#, ws)])
+        let first = try model(input: [t, c, h, w], [("ConvLSTM2D", opts + #", "data_format": "channels_first""#, ws)])
+        let x = Tensor(shape: [b, t, h, w, c], data: rng.floats(b * t * h * w * c))
+        let yl = try last.predict([x])[0]
+        let yf = try first.predict([transpose(x, axes: [0, 1, 4, 2, 3])])[0]
+        #expect(yf.shape == [b, t, f, h, w])
+        let back = transpose(yf, axes: [0, 1, 3, 4, 2])
+        var worst: Float = 0
+        for i in 0..<yl.count { worst = max(worst, abs(yl.data[i] - back.data[i])) }
+        #expect(worst < 1e-6)
+    }
+
     @Test func keywordTensorsAreParsedForKeras2And3() throws {
         let k3 = #"""
             {"args": [{"class_name": "__keras_tensor__", "config": {"keras_history": ["x", 0, 0]}}],
