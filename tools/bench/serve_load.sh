@@ -11,6 +11,7 @@ DURATION=${DURATION:-10s}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
 PORT=${PORT:-18080}
+LOG_LEVEL=${LOG_LEVEL:-warning}   # info writes one request log line per request (to a file here)
 HOST=127.0.0.1
 
 if ! command -v wrk >/dev/null 2>&1; then
@@ -55,7 +56,7 @@ json.dump({"format": "kedge-bundle", "format_version": 1, "inputs": [{"name": "x
 PY
 
 "$KEDGE_BIN" serve --models "$work/models" --web web --host "$HOST" --port "$PORT" --skip-wasm-build \
-    --log-level warning > "$work/server.log" 2>&1 &
+    --log-level "$LOG_LEVEL" > "$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
     curl -fsS "http://$HOST:$PORT/healthz" >/dev/null 2>&1 && break
@@ -80,7 +81,7 @@ run() { # label, extra wrk args..., url
 }
 
 echo
-echo "kedge serve under wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $HOST ($(nproc) cores, shared with wrk)"
+echo "kedge serve (log level $LOG_LEVEL) under wrk -t$THREADS -c$CONNECTIONS -d$DURATION on $HOST ($(nproc) cores, shared with wrk; load before: $(cut -d" " -f1-3 /proc/loadavg))"
 echo
 echo "| request                            | requests/s |       p99 |   transfer | errors |"
 echo "|------------------------------------|-----------:|----------:|-----------:|--------|"

@@ -38,6 +38,11 @@ actor ModelStore {
         modelsRoot = real
         cacheRoot = real + "/.kedge-bundles"
         try FileManager.default.createDirectory(atPath: cacheRoot + "/.tmp", withIntermediateDirectories: true)
+        // The cache ignores itself, so a models folder inside a checkout stays clean.
+        if !FileManager.default.fileExists(atPath: cacheRoot + "/.gitignore") {
+            try? "# kedge serve's bundle cache: rebuilt from the model files beside it\n*\n".write(
+                toFile: cacheRoot + "/.gitignore", atomically: true, encoding: .utf8)
+        }
         self.converter = converter
         self.catalog = catalog
         self.logger = logger
