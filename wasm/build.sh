@@ -56,11 +56,11 @@ mapfile -t SOURCES < <(find Sources/KedgeCore Sources/KedgeWasm -name '*.swift' 
 mapfile -t EXPORTS < <(grep -rhoE '@_cdecl\("kedge_[A-Za-z0-9_]+"\)' Sources/KedgeWasm | sed -E 's/@_cdecl\("(.*)"\)/\1/' | sort -u)
 [ ${#EXPORTS[@]} -gt 0 ] || { echo "wasm/build.sh: no @_cdecl exports found in Sources/KedgeWasm" >&2; exit 1; }
 
-# One module (KedgeWasm sees KedgeCore's public API only, as it would through `import KedgeCore`).
+# One module named KedgeCore (the core qualifies names with it), with KedgeWasm compiled into it.
 compile() { # $1 = optimisation flag, $2 = object file
     "$SWIFTC" -target wasm32-unknown-none-wasm \
         -enable-experimental-feature Embedded -enable-experimental-feature Extern \
-        -wmo -parse-as-library -module-name Kedge -D KEDGE_WASM_SINGLE_MODULE \
+        -wmo -parse-as-library -module-name KedgeCore -D KEDGE_WASM_SINGLE_MODULE \
         -Xfrontend -disable-stack-protector -Xcc -msimd128 -Xcc -mbulk-memory \
         "$1" -c "${SOURCES[@]}" -o "$2"
 }
