@@ -55,6 +55,14 @@ public final class KedgeServer: Sendable {
     /// Sets the module served at /kedge.wasm (from `WasmBuilder.ensure`).
     public func setWasm(_ state: WasmState) {
         catalog.update(wasm: state)
+        // Compress it now rather than on the first page load.
+        if let path = state.path {
+            Task { [files] in
+                if let c = try? await files.content(ofFile: path, contentType: "application/wasm") {
+                    _ = try? await files.gzipped(c)
+                }
+            }
+        }
     }
 
     /// One pass over the models folder (the watcher does this every `pollInterval`).
@@ -149,6 +157,11 @@ public final class KedgeServer: Sendable {
                 ofFile: path, contentType: MediaTypes.contentType(forPath: path),
                 knownSHA256: entry.kind == .converted ? info.sha256 : nil)
         else { throw HTTPError(.notFound, message: "bundle file vanished; see /api/models") }
+        // A bundle folder edited in place: until the next scan gives it a new hash, its old URL must not
+        // serve (and let browsers cache forever) the new bytes.
+        guard content.sha256 == info.sha256 else {
+            throw HTTPError(.notFound, message: "\(name) is changing; see /api/models")
+        }
         return try await ContentResponder.respond(
             to: request, context: context, content: content, cache: files, policy: .immutable)
     }

@@ -170,3 +170,31 @@ final class ModelFolderTests: XCTestCase {
         }
     }
 }
+
+final class BundleEditedInPlaceTests: XCTestCase {
+    func testOldURLStopsServingAsSoonAsTheBytesChange() async throws {
+        let box = try Sandbox()
+        try FakeBundle.write(to: box.models + "/live", seed: [1], weightsSize: 256)
+        await box.server.scanModels()
+        let hash = try XCTUnwrap(box.server.catalog.model(named: "live")?.bundle?.hash)
+        // Rewritten in place with the same size and mtime (a scan cannot tell), so only the served bytes can.
+        let path = box.models + "/live/model_weights.buf"
+        var st = stat()
+        XCTAssertEqual(stat(path, &st), 0)
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: path))
+        try handle.write(contentsOf: FakeBundle.weights(seed: [2], size: 256))
+        try handle.close()
+        var times = [st.st_atim, st.st_mtim]
+        XCTAssertEqual(utimensat(AT_FDCWD, path, &times, 0), 0)
+        try await box.test { client in
+            try await assertEqualAsync(
+                try await client.get("/bundles/live/\(hash)/model_weights.buf").status, .notFound)
+        }
+        XCTAssertEqual(box.server.catalog.model(named: "live")?.bundle?.hash, hash)
+        // Once the folder visibly changes, it gets a new version.
+        try Data(FakeBundle.weights(seed: [3], size: 128)).write(to: URL(fileURLWithPath: path))
+        try FakeBundle.write(to: box.models + "/live", seed: [3], weightsSize: 128)
+        await box.server.scanModels()
+        XCTAssertNotEqual(box.server.catalog.model(named: "live")?.bundle?.hash, hash)
+    }
+}
