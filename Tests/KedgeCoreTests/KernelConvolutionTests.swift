@@ -211,15 +211,15 @@ func forEachConvTap(_ cc: ConvCase, _ body: (Int, Int, Int) -> Void) {
             let batch = rng.int(1, 2)
             let ci = rng.int(1, 9), co = rng.int(1, 9)
             let padding = rng.pick(["valid", "same"])
-            var input: [Int] = [], window: [Int] = [], stride: [Int] = [], dilation: [Int] = [], outPad: [Int?] = []
+            var input: [Int] = [], window: [Int] = [], strides: [Int] = [], dilation: [Int] = [], outPad: [Int?] = []
             let dilated = rng.int(0, 3) == 0
             let withOutputPadding = rng.bool()
             for _ in 0..<rank {
                 input.append(rng.int(1, 6))
                 window.append(rng.int(1, 4))
-                stride.append(dilated ? 1 : rng.int(1, 3))
+                strides.append(dilated ? 1 : rng.int(1, 3))
                 dilation.append(dilated ? rng.int(1, 2) : 1)
-                outPad.append(withOutputPadding ? rng.int(0, stride.last! - 1) : nil)
+                outPad.append(withOutputPadding ? rng.int(0, strides.last! - 1) : nil)
             }
             // Keras's output length (compute_conv_transpose_output_shape) and TF's implied leading pad.
             var outSizes: [Int] = [], pads: [Int] = []
@@ -227,12 +227,12 @@ func forEachConvTap(_ cc: ConvCase, _ body: (Int, Int, Int) -> Void) {
                 let eff = (window[a] - 1) * dilation[a] + 1
                 let len: Int
                 if padding == "same" {
-                    len = outPad[a].map { (input[a] - 1) * stride[a] + eff % 2 + $0 } ?? input[a] * stride[a]
+                    len = outPad[a].map { (input[a] - 1) * strides[a] + eff % 2 + $0 } ?? input[a] * strides[a]
                 } else {
-                    len = (input[a] - 1) * stride[a] + eff + (outPad[a] ?? max(eff, stride[a]) - eff)
+                    len = (input[a] - 1) * strides[a] + eff + (outPad[a] ?? max(eff, strides[a]) - eff)
                 }
                 outSizes.append(len)
-                pads.append(padding == "same" ? max((input[a] - 1) * stride[a] + eff - len, 0) / 2 : 0)
+                pads.append(padding == "same" ? max((input[a] - 1) * strides[a] + eff - len, 0) / 2 : 0)
             }
             let taps = window.reduce(1, *)
             let kernel = rng.floats(taps * co * ci)  // (k..., out, in)
@@ -253,7 +253,7 @@ func forEachConvTap(_ cc: ConvCase, _ body: (Int, Int, Int) -> Void) {
                         var o = 0
                         var inside = true
                         for a in 0..<rank {
-                            let v = ic[a] * stride[a] - pads[a] + tc[a] * dilation[a]
+                            let v = ic[a] * strides[a] - pads[a] + tc[a] * dilation[a]
                             if v < 0 || v >= outSizes[a] { inside = false }
                             o = o * outSizes[a] + v
                         }
@@ -271,14 +271,14 @@ func forEachConvTap(_ cc: ConvCase, _ body: (Int, Int, Int) -> Void) {
             var lengths: [(Int, Int)] = []
             for a in 0..<rank {
                 let r = convTransposeOutputLength(
-                    input[a], window: window[a], stride: stride[a], dilation: dilation[a],
+                    input[a], window: window[a], stride: strides[a], dilation: dilation[a],
                     padding: PaddingMode.parse(padding)!, outputPadding: outPad[a])
                 lengths.append((r.length, r.padBefore))
             }
             #expect(lengths.map { $0.0 } == outSizes)
             #expect(lengths.map { $0.1 } == pads)
             let g = ConvGeometry(
-                batch: batch, input: d3(input), output: d3(outSizes), window: d3(window), stride: d3(stride),
+                batch: batch, input: d3(input), output: d3(outSizes), window: d3(window), stride: d3(strides),
                 dilation: d3(dilation), padBefore: Dims3(trailing: pads, fill: 0))
             let w = TransposedConvWeights(kernel: kernel, window: d3(window), inChannels: ci, outChannels: co)
             var got = [Float](repeating: .nan, count: batch * outCount * co)
@@ -293,7 +293,7 @@ func forEachConvTap(_ cc: ConvCase, _ body: (Int, Int, Int) -> Void) {
             }
             expectClose(
                 got, want.map { Float($0) },
-                "transposed input \(input) window \(window) stride \(stride) dilation \(dilation) \(padding) outPad \(outPad)")
+                "transposed input \(input) window \(window) strides \(strides) dilation \(dilation) \(padding) outPad \(outPad)")
         }
     }
 }

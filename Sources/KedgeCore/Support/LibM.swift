@@ -11,3 +11,4 @@
 @_extern(c, "exp") func exp(_ x: Double) -> Double
 @_extern(c, "log") func log(_ x: Double) -> Double
 @_extern(c, "sqrt") func sqrt(_ x: Double) -> Double
+@_extern(c, "ceilf") func ceilf(_ x: Float) -> Float
