@@ -137,6 +137,7 @@ final class ModelFolderTests: XCTestCase {
         try box.write("slow.h5", "partial")
         await box.server.scanModels()
         XCTAssertNil(box.server.catalog.model(named: "slow")?.bundle)
+        XCTAssertEqual(box.server.catalog.model(named: "slow")?.status, .converting)
         XCTAssertEqual(box.converter.calls.withLockedValue { $0 }, 0)
         // Unchanged at the next look: converted.
         await box.server.scanModels()

@@ -109,7 +109,15 @@ actor ModelStore {
             lastSeenSignature[item.name] == item.signature
             || Date().timeIntervalSince(item.newestModification) >= settleTime
         lastSeenSignature[item.name] = item.signature
-        guard settled else { return }
+        guard settled else {
+            // Listed at once as queued, converted once it holds still.
+            if entries[item.name] == nil, item.kind == .converted {
+                entries[item.name] = ModelEntry(
+                    name: item.name, kind: .converted, source: item.source, status: .converting, updated: Date())
+                publish()
+            }
+            return
+        }
 
         switch item.kind {
         case .bundle:
