@@ -34,6 +34,7 @@ public enum LayerCatalog {
         ("preprocessing", preprocessingBuilders),
         ("sequence (embedding, recurrent, attention, wrappers)", sequenceBuilders),
         ("trees (xgboost)", treeBuilders),
+        ("Keras 1 (legacy layers)", keras1Builders),
     ]
 
     static func builder(for className: String) -> LayerBuilder? {
@@ -61,12 +62,14 @@ public enum LayerCatalog {
     /// The weight names a layer must have, in Keras's order (see `LayerBuilder.weightNames`).
     public static func weightNames(_ config: LayerConfig) throws(KedgeError) -> [String] {
         guard let b = builder(for: config.className) else { throw unsupported(config.className, layer: config.layerName) }
-        return try b.weightNames(config)
+        return try b.weightNames(Keras1Config.translated(config))
     }
 
     static func make(_ spec: LayerSpec) throws(KedgeError) -> Layer {
         guard let b = builder(for: spec.className) else { throw unsupported(spec.className, layer: spec.name) }
-        return try b.make(spec)
+        var s = spec
+        s.config = Keras1Config.translated(spec.config)
+        return try b.make(s)
     }
 }
 
