@@ -14,6 +14,12 @@ public enum SourceFormat: String, Sendable {
     case weightsV3 = "keras-v3-weights"
     /// An xgboost `save_model` file, JSON or UBJSON (see XGBoostSource.swift).
     case xgboost = "xgboost"
+    /// Keras.js 1.0 (Keras 2.1 era): one protobuf `.bin` (see KerasJSSource.swift).
+    case kerasJS = "kerasjs-bin"
+    /// Keras.js 0.x (Keras 1 / 2.0 era): `model.json` with `*_weights.buf` and `*_metadata.json` beside it.
+    case kerasJSv0 = "kerasjs-v0"
+    /// A TensorFlow.js layers model: `model.json` with a weights manifest and binary shards (see TFJSSource.swift).
+    case tfjsLayers = "tfjs-layers-model"
 }
 
 /// A Keras model file opened for conversion: its architecture (as text and parsed) and its weights file.
