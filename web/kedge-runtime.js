@@ -54,7 +54,7 @@ export class KedgeRuntime {
   lastError() {
     const e = this.exports
     const len = e.kedge_last_error_len()
-    const msg = len > 0 ? utf8.decode(new Uint8Array(this.memory.buffer, e.kedge_last_error_ptr(), len)) : 'unknown error'
+    const msg = len > 0 ? utf8.decode(new Uint8Array(this.memory.buffer, e.kedge_last_error_ptr() >>> 0, len)) : 'unknown error'
     return new KedgeError(msg, e.kedge_last_error_kind())
   }
 
@@ -67,7 +67,8 @@ export class KedgeRuntime {
   copyIn(bytes) {
     const view = bytes instanceof Uint8Array ? bytes : ArrayBuffer.isView(bytes)
       ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : new Uint8Array(bytes)
-    const p = this.exports.kedge_alloc(view.byteLength)
+    // Pointers are unsigned: above 2 GB an i32 arrives in JS as a negative number.
+    const p = this.exports.kedge_alloc(view.byteLength) >>> 0
     if (!p) throw new KedgeError(`out of wasm memory allocating ${view.byteLength} bytes`)
     new Uint8Array(this.memory.buffer, p, view.byteLength).set(view)
     return p
@@ -106,11 +107,11 @@ export class KedgeModelHandle {
     const out = []
     for (let i = 0; i < n; i++) {
       const buf = this.runtime.memory.buffer
-      const name = utf8.decode(new Uint8Array(buf, e.kedge_name_ptr(h, which, i), e.kedge_name_len(h, which, i)))
+      const name = utf8.decode(new Uint8Array(buf, e.kedge_name_ptr(h, which, i) >>> 0, e.kedge_name_len(h, which, i)))
       const rank = e.kedge_rank(h, which, i)
-      const shape = Array.from(new Int32Array(buf, e.kedge_shape_ptr(h, which, i), rank))
+      const shape = Array.from(new Int32Array(buf, e.kedge_shape_ptr(h, which, i) >>> 0, rank))
       const t = { name, shape }
-      if (withData) t.data = new Float32Array(buf, e.kedge_data_ptr(h, which, i), e.kedge_data_len(h, which, i)).slice()
+      if (withData) t.data = new Float32Array(buf, e.kedge_data_ptr(h, which, i) >>> 0, e.kedge_data_len(h, which, i)).slice()
       out.push(t)
     }
     return out
