@@ -1,4 +1,3 @@
 // Families not written yet; each moves to its own file (named after Keras's module) when implemented.
 let reshapingBuilders: [LayerBuilder] = []
-let convolutionalBuilders: [LayerBuilder] = []
 let poolingBuilders: [LayerBuilder] = []
