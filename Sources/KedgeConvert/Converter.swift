@@ -42,6 +42,7 @@ public enum Converter {
     /// Converts in memory: the three files as bytes (what a server hands to a browser), nothing written.
     public static func makeBundle(input: String, options: ConvertOptions = ConvertOptions()) throws -> ConvertedBundle {
         if let xgb = try XGBoostSource.bundle(input: input, options: options) { return xgb }
+        if let legacy = try LegacySources.bundle(input: input, options: options) { return legacy }
         let src = try SourceModel.open(input, configPath: options.configPath)
         let plan = try src.planner.plan(src.config)
 
