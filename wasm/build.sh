@@ -7,6 +7,7 @@
 #   wasm/build.sh --check          compile and link only (no wasm-opt, no stats): the core must stay
 #                                  Embedded-Swift compatible and need no C symbol wasi-libc lacks
 #   wasm/build.sh --compare        build with -O and -Osize, with and without wasm-opt, and print the sizes
+#   wasm/build.sh --sizes          build, then list code bytes per Swift type (wasm/sizes.py)
 #   KEDGE_WASM_OPT=-O wasm/build.sh     KEDGE_WASM_OUT=path/kedge.wasm wasm/build.sh
 #
 # Why -Osize: -O is ~11% larger. -Osize turns off LLVM's loop auto-vectoriser, so hot loops that are not written
@@ -18,8 +19,9 @@ mode=build
 case "${1:-}" in
     --check) mode=check ;;
     --compare) mode=compare ;;
+    --sizes) mode=sizes ;;
     "") ;;
-    *) echo "usage: wasm/build.sh [--check|--compare]" >&2; exit 2 ;;
+    *) echo "usage: wasm/build.sh [--check|--compare|--sizes]" >&2; exit 2 ;;
 esac
 
 # System packages: wasi-libc (libc.a, crt1-reactor.o), wabt (wasm2wat), compiler-rt builtins (Float16 helpers),
@@ -65,10 +67,11 @@ compile() { # $1 = optimisation flag, $2 = object file
         "$1" -c "${SOURCES[@]}" -o "$2"
 }
 
-link() { # $1 = object file, $2 = wasm
-    local exports=(--export=_initialize)
+link() { # $1 = object file, $2 = wasm, $3 = --strip-all (default) or --no-strip
+    local exports=(--export=_initialize) strip=(--strip-all)
     for e in "${EXPORTS[@]}"; do exports+=("--export=$e"); done
-    "$WASM_LD" --no-entry --strip-all --gc-sections -z stack-size=1048576 \
+    [ "${3:-}" = --no-strip ] && strip=()
+    "$WASM_LD" --no-entry "${strip[@]}" --gc-sections -z stack-size=1048576 \
         "${exports[@]}" \
         "$WASI/crt1-reactor.o" "$1" "$UNICODE" "$WASI/libc.a" "$BUILTINS" -o "$2"
     # A module that imports anything (WASI stdio, an unresolved symbol) would not instantiate without glue.
@@ -109,6 +112,11 @@ compare)
             echo "$f: $(size_of "$f") bytes ($(gzip -9c "$f" | wc -c) gzipped), $(f32x4_of "$f") f32x4 ops"
         done
     done
+    ;;
+sizes)
+    compile -Osize "$OUT_DIR/kedge.o"
+    link "$OUT_DIR/kedge.o" "$OUT_DIR/kedge.named.wasm" --no-strip
+    python3 wasm/sizes.py "$OUT_DIR/kedge.named.wasm" "${KEDGE_SIZES_TOP:-40}"
     ;;
 build)
     opt=${KEDGE_WASM_OPT:--Osize}
