@@ -1,3 +1,1 @@
 // Families not written yet; each moves to its own file (named after Keras's module) when implemented.
-let reshapingBuilders: [LayerBuilder] = []
-let poolingBuilders: [LayerBuilder] = []
