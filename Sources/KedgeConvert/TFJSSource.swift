@@ -22,7 +22,10 @@ enum TFJSSource {
             throw KedgeError(.invalidFile, "\(path) is a TF.js model without modelTopology (weights only)")
         }
         let root = try LegacyBundle.kerasConfig(topology, what: "\(path): modelTopology")
-        let version = topology["keras_version"]?.string ?? root["keras_version"]?.string
+        var version = topology["keras_version"]?.string ?? root["keras_version"]?.string
+        // TF.js's own `model.save()` writes "tfjs-layers x.y.z"; its configs follow Keras 2, and the core reads the
+        // generation from the first digit of keras_version.
+        if let v = version, v.hasPrefix("tfjs") { version = "2 (\(v))" }
         let config = try LegacyBundle.parseConfig(root, kerasVersion: version, what: "\(path): modelTopology")
         guard let manifest = json["weightsManifest"]?.array else {
             throw KedgeError(.invalidFile, "\(path) has no weightsManifest")
