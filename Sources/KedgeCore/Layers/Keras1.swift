@@ -94,6 +94,9 @@ public enum Keras1Config {
             // Keras 1.2 also took (top, bottom, left, right).
             if let p = o["padding"]?.array, p.count == 4 {
                 set("padding", .array([.array([p[0], p[1]]), .array([p[2], p[3]])]))
+            } else if let p = o["padding"]?.object {
+                func pad(_ k: String) -> JSON { p[k] ?? .number(0) }
+                set("padding", .array([.array([pad("top_pad"), pad("bottom_pad")]), .array([pad("left_pad"), pad("right_pad")])]))
             }
         default:
             break
