@@ -175,7 +175,14 @@ struct WeightPlanner {
             for s in try v3Slots(of: inner, group: g, pathPrefix: slot.path + "/") { out += try planV3(s) }
             return out
         }
-        let want = try expected(slot.entry, path: slot.path)
+        var want = try expected(slot.entry, path: slot.path)
+        // A .keras file stores an RNN's list of cells and a TimeDistributed model's layers under auto-names in
+        // sorted order; the core knows that order (Bidirectional and MultiHeadAttention are restored by
+        // `v3ChildOrder` below instead).
+        if WeightPlanner.v3ChildOrder[slot.entry.className] == nil, want.count > 1 {
+            let order = try LayerCatalog.v3StorageOrder(slot.entry.config)
+            if order.count == want.count { want = order.map { want[$0] } }
+        }
         let layer = describe(slot.entry, slot.path)
         guard let group = slot.group else {
             if want.isEmpty { return [] }
