@@ -209,7 +209,11 @@ enum TheanoKernels {
 /// convolution kernels flipped (see `TheanoKernels`). Files of other backends are left to the usual reader.
 enum TheanoH5 {
     static func bundle(input: String, options: ConvertOptions) throws -> ConvertedBundle? {
-        guard let handle = FileHandle(forReadingAtPath: input) else { return nil }
+        // Folders, missing and unreadable files are the usual reader's to report.
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: input, isDirectory: &isDir), !isDir.boolValue,
+            let handle = FileHandle(forReadingAtPath: input)
+        else { return nil }
         let head = [UInt8](handle.readData(ofLength: 8))
         handle.closeFile()
         guard HDF5File.hasSignature(head) else { return nil }
