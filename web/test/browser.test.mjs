@@ -18,21 +18,36 @@ const skip = process.env.KEDGE_BROWSER_TESTS === '0' ? 'KEDGE_BROWSER_TESTS=0' :
 
 const TYPES = { '.js': 'text/javascript', '.mjs': 'text/javascript', '.html': 'text/html', '.json': 'application/json', '.wasm': 'application/wasm' }
 
-test('kedge.js in headless Chromium (worker and inline)', { skip, timeout: 120_000 }, async () => {
+test('kedge.js, the playground and the bench page in headless Chromium', { skip, timeout: 120_000 }, async () => {
   const b = tinyFunctional()
   const bundle = { 'model.json': b.modelJSON, 'model_weights.buf': b.weights, 'model_metadata.json': b.metadata }
-  let resolveResult
-  const result = new Promise(r => { resolveResult = r })
+  const posted = new Map()
+  const waiters = new Map()
+  const result = path => posted.get(path) ?? new Promise(r => waiters.set(path, r))
+  const api = {
+    models: [{
+      name: 'tiny', status: 'ready', kind: 'bundle', source: 'tiny', size: Object.values(bundle).reduce((a, b) => a + b.length, 0),
+      files: Object.fromEntries(Object.keys(bundle).map(f => [f, { url: `/bundle/${f}` }])),
+    }],
+    cascades: [],
+    wasm: { status: 'ready', url: '/wasm/out/kedge.wasm' },
+  }
   const server = createServer((req, res) => {
     const url = new URL(req.url, 'http://x')
-    if (req.method === 'POST' && url.pathname === '/result') {
+    if (req.method === 'POST' && url.pathname.startsWith('/result')) {
       let body = ''
       req.on('data', c => { body += c })
-      req.on('end', () => { res.end('ok'); resolveResult(JSON.parse(body)) })
+      req.on('end', () => {
+        res.end('ok')
+        const v = JSON.parse(body)
+        posted.set(url.pathname, v)
+        waiters.get(url.pathname)?.(v)
+      })
       return
     }
     let data = null
-    if (url.pathname.startsWith('/bundle/')) data = bundle[url.pathname.slice(8)] ?? null
+    if (url.pathname === '/api/models') data = Buffer.from(JSON.stringify(api))
+    else if (url.pathname.startsWith('/bundle/')) data = bundle[url.pathname.slice(8)] ?? null
     else if (url.pathname === '/wasm/out/kedge.wasm') data = readFileSync(wasmPath)
     else {
       const p = normalize(join(repoRoot, url.pathname))
@@ -44,20 +59,57 @@ test('kedge.js in headless Chromium (worker and inline)', { skip, timeout: 120_0
   })
   await new Promise(r => server.listen(0, '127.0.0.1', r))
   const port = server.address().port
-  const profile = mkdtempSync(join(tmpdir(), 'kedge-chromium-'))
-  const browser = spawn(chromium, ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    `--user-data-dir=${profile}`, `http://127.0.0.1:${port}/web/test/browser/kedge-in-browser.html`],
-  { stdio: 'ignore', detached: true })
+  const base = `http://127.0.0.1:${port}`
+  const browsers = []
+  // One headless Chromium per page (several URLs in one headless instance do not all run).
+  const open = path => {
+    const profile = mkdtempSync(join(tmpdir(), 'kedge-chromium-'))
+    const p = spawn(chromium, ['--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run',
+      `--user-data-dir=${profile}`, base + path], { stdio: 'ignore', detached: true })
+    browsers.push({ p, profile })
+  }
+  const within = (p, what) => Promise.race([p, new Promise((_, reject) =>
+    setTimeout(() => reject(new Error(`${what} posted no result within 90 s`)), 90_000).unref())])
+  const close = () => {
+    for (const { p, profile } of browsers.splice(0)) {
+      try { process.kill(-p.pid, 'SIGTERM') } catch { /* already gone */ }
+      setTimeout(() => rmSync(profile, { recursive: true, force: true }), 1000).unref()
+    }
+  }
   try {
-    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('the page posted no result within 90 s')), 90_000).unref())
-    const { results, userAgent } = await Promise.race([result, timeout])
+    open('/web/test/browser/kedge-in-browser.html')
+    const { results, userAgent } = await within(result('/result'), 'the API test page')
     if (process.env.KEDGE_TEST_VERBOSE) console.log(userAgent, results)
     assert.ok(results.length >= 9, `only ${results.length} checks ran`)
     const failed = results.filter(r => !r.ok)
     assert.deepEqual(failed, [], failed.map(r => `${r.name}: ${r.message}`).join('\n'))
+
+    close()
+    open('/web/playground.html?model=tiny&run=1&layers=1&report=/result-playground')
+    const pg = await within(result('/result-playground'), 'the playground')
+    if (process.env.KEDGE_TEST_VERBOSE) console.log(pg)
+    assert.equal(pg.loadError, '')
+    assert.equal(pg.runError, '')
+    assert.ok(pg.loaded)
+    assert.equal(pg.outputs.length, 1)
+    assert.deepEqual(pg.outputs[0].slice(0, 2), ['out', '(1, 2)'])
+    assert.equal(pg.layers, 3)
+    assert.match(pg.stats, /forward pass [0-9.]+ ms/)
+
+    close()
+    open('/web/bench.html?models=tiny,nope&bundle=/bundle/&runs=3&warmup=1&report=/result-bench')
+    const bench = await within(result('/result-bench'), 'the bench page')
+    if (process.env.KEDGE_TEST_VERBOSE) console.log(bench)
+    assert.deepEqual(bench.results.map(r => r.model), ['tiny', 'nope', '/bundle/'])
+    for (const i of [0, 2]) {
+      const r = bench.results[i]
+      assert.equal(r.error, null)
+      assert.equal(r.inputs, '(1, 4) (1, 3)')
+      assert.ok(r.medianMs >= r.minMs && r.p90Ms >= r.medianMs && r.wasmBytes > 0)
+    }
+    assert.match(bench.results[1].error, /no such ready model/)
   } finally {
-    try { process.kill(-browser.pid, 'SIGTERM') } catch { /* already gone */ }
+    close()
     server.close()
-    setTimeout(() => rmSync(profile, { recursive: true, force: true }), 1000).unref()
   }
 })
