@@ -59,7 +59,8 @@ enum KerasJSSource {
         return LegacyModel(
             source: path, format: .kerasJS,
             modelJSON: parsed["class_name"] != nil ? Array(text.utf8) : Array(root.serialized().utf8), config: config,
-            kerasVersion: version, backend: backend.flatMap { $0.isEmpty ? nil : $0 }, groups: groups, groupOrder: order)
+            kerasVersion: version, backend: backend.flatMap { $0.isEmpty ? nil : $0 }, groups: groups, groupOrder: order
+        )
     }
 
     static func weights(_ payload: ArraySlice<UInt8>, index: Int, path: String) throws -> (String, NamedTensor) {
@@ -84,7 +85,9 @@ enum KerasJSSource {
             }
         }
         let what = "\(path): layer '\(layer)' weight '\(name)'"
-        guard !layer.isEmpty else { throw KedgeError(.invalidFile, "\(path): weights entry #\(index) has no layer_name") }
+        guard !layer.isEmpty else {
+            throw KedgeError(.invalidFile, "\(path): weights entry #\(index) has no layer_name")
+        }
         let n = shape.reduce(1, *)
         let values: [Float]
         switch type {
@@ -92,7 +95,8 @@ enum KerasJSSource {
             guard data.count == 4 * n else {
                 throw KedgeError(
                     .invalidFile,
-                    "\(what): shape \(describeShape(shape)) needs \(4 * n) bytes of float32, the file has \(data.count)")
+                    "\(what): shape \(describeShape(shape)) needs \(4 * n) bytes of float32, the file has \(data.count)"
+                )
             }
             values = LegacyBundle.floats(data)
         case "uint8":
@@ -133,7 +137,8 @@ enum KerasJSSource {
         }
         let meta: JSON
         do throws(KedgeError) { meta = try JSONParser.parse([UInt8](metaData), what: metaPath) } catch {
-            throw KedgeError(error.kind, error.message.hasPrefix(metaPath) ? error.message : "\(metaPath): \(error.message)")
+            throw KedgeError(
+                error.kind, error.message.hasPrefix(metaPath) ? error.message : "\(metaPath): \(error.message)")
         }
         guard let entries = meta.array else {
             if meta["format"]?.string == "kedge-bundle" {
@@ -161,19 +166,23 @@ enum KerasJSSource {
                 throw KedgeError(.invalidFile, "\(what) has type '\(type)'; Keras.js 0.x buffers hold float32")
             }
             guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == length else {
-                throw KedgeError(.invalidFile, "\(what): shape \(describeShape(shape)) does not hold \(length) elements")
+                throw KedgeError(
+                    .invalidFile, "\(what): shape \(describeShape(shape)) does not hold \(length) elements")
             }
             guard offset >= 0, offset + 4 * length <= buffer.count else {
                 throw KedgeError(
                     .invalidFile,
-                    "\(what): bytes \(offset)..<\(offset + 4 * length) lie beyond the end of \(weightsPath) (\(buffer.count) bytes)")
+                    "\(what): bytes \(offset)..<\(offset + 4 * length) lie beyond the end of \(weightsPath) (\(buffer.count) bytes)"
+                )
             }
             if groups[layer] == nil { order.append(layer) }
             groups[layer, default: []].append(
-                NamedTensor(name: name, shape: shape, data: LegacyBundle.floats(buffer[offset..<(offset + 4 * length)])))
+                NamedTensor(name: name, shape: shape, data: LegacyBundle.floats(buffer[offset..<(offset + 4 * length)]))
+            )
         }
         let root = try LegacyBundle.kerasConfig(json, what: path)
-        let version = root["keras_version"]?.string ?? json["keras_version"]?.string ?? LegacyBundle.guessKerasVersion(root)
+        let version =
+            root["keras_version"]?.string ?? json["keras_version"]?.string ?? LegacyBundle.guessKerasVersion(root)
         let config = try LegacyBundle.parseConfig(root, kerasVersion: version, what: path)
         return LegacyModel(
             source: path, format: .kerasJSv0, modelJSON: text, config: config, kerasVersion: version,

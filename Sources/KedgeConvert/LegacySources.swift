@@ -19,7 +19,8 @@ enum LegacySources {
             do throws(KedgeError) {
                 json = try JSONParser.parse([UInt8](data), what: input)
             } catch {
-                throw KedgeError(error.kind, error.message.hasPrefix(input) ? error.message : "\(input): \(error.message)")
+                throw KedgeError(
+                    error.kind, error.message.hasPrefix(input) ? error.message : "\(input): \(error.message)")
             }
             if TFJSSource.looksLikeTFJS(json) {
                 return try LegacyBundle.make(TFJSSource.read(input, json: json, text: [UInt8](data)), options: options)
@@ -109,7 +110,9 @@ enum LegacyPlanner {
     static func wanted(_ e: LayerEntry, path: String, source: String) throws -> [Wanted] {
         if let inner = e.inner {
             var out: [Wanted] = []
-            for l in inner.layers where l.className != "InputLayer" { out += try wanted(l, path: path + "/" + l.name, source: source) }
+            for l in inner.layers where l.className != "InputLayer" {
+                out += try wanted(l, path: path + "/" + l.name, source: source)
+            }
             return out
         }
         let names: [String]
@@ -223,10 +226,12 @@ enum TheanoH5 {
         var order: [String] = []
         for p in try src.planner.plan(src.config) {
             let top = String(p.layerPath.split(separator: "/").first ?? Substring(p.layerPath))
-            let t = try src.weights.readFloats(p.datasetPath, context: "layer '\(p.layerPath)' weight '\(p.weightName)'")
+            let t = try src.weights.readFloats(
+                p.datasetPath, context: "layer '\(p.layerPath)' weight '\(p.weightName)'")
             if groups[top] == nil { order.append(top) }
             // The planner already put the tensors in the core's order under their canonical names.
-            groups[top, default: []].append(NamedTensor(name: p.layerPath + "/" + p.weightName, shape: t.shape, data: t.data))
+            groups[top, default: []].append(
+                NamedTensor(name: p.layerPath + "/" + p.weightName, shape: t.shape, data: t.data))
         }
         let model = LegacyModel(
             source: input, format: src.format, modelJSON: src.modelJSON, config: src.config,
@@ -258,7 +263,8 @@ enum LegacyBundle {
         if options.validate {
             do throws(KedgeError) {
                 let model = try Model(
-                    modelJSON: m.modelJSON, weights: buffer.bytes, metadata: metadata, options: Model.Options(fuse: false))
+                    modelJSON: m.modelJSON, weights: buffer.bytes, metadata: metadata,
+                    options: Model.Options(fuse: false))
                 inputs = model.inputs.map { PortInfo(name: $0.name, shape: $0.shape) }
                 outputs = model.outputs.map { PortInfo(name: $0.name, shape: $0.shape) }
             } catch {
@@ -320,7 +326,9 @@ enum LegacyBundle {
             guard !keras1 else { return }
             switch j {
             case .object(let o):
-                if let c = o["class_name"]?.string, ["Merge", "Convolution2D", "Convolution1D", "MaxoutDense"].contains(c) {
+                if let c = o["class_name"]?.string,
+                    ["Merge", "Convolution2D", "Convolution1D", "MaxoutDense"].contains(c)
+                {
                     keras1 = true
                 }
                 if let cfg = o["config"]?.object, o["class_name"]?.string != nil,

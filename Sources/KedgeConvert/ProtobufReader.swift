@@ -35,7 +35,9 @@ struct ProtobufReader {
     var atEnd: Bool { position >= bytes.endIndex }
 
     func truncated() -> KedgeError {
-        KedgeError(.invalidFile, "\(what): the protobuf data ends in the middle of a field (truncated or not a Keras.js .bin file)")
+        KedgeError(
+            .invalidFile,
+            "\(what): the protobuf data ends in the middle of a field (truncated or not a Keras.js .bin file)")
     }
 
     mutating func varint() throws -> UInt64 {
@@ -46,7 +48,8 @@ struct ProtobufReader {
             let b = bytes[position]
             position += 1
             guard shift < 64 else {
-                throw KedgeError(.invalidFile, "\(what): a protobuf varint is longer than 10 bytes (not a Keras.js .bin file)")
+                throw KedgeError(
+                    .invalidFile, "\(what): a protobuf varint is longer than 10 bytes (not a Keras.js .bin file)")
             }
             result |= UInt64(b & 0x7F) << shift
             if b & 0x80 == 0 { return result }

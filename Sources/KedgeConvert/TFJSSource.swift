@@ -53,12 +53,15 @@ enum TFJSSource {
             }
             var bytes: [UInt8] = []
             for p in paths {
-                guard let name = p.string else { throw KedgeError(.invalidFile, "\(path): group #\(g) has a non-string path") }
+                guard let name = p.string else {
+                    throw KedgeError(.invalidFile, "\(path): group #\(g) has a non-string path")
+                }
                 let shard = dir.isEmpty ? name : dir + "/" + name
                 guard let d = FileManager.default.contents(atPath: shard) else {
                     throw KedgeError(
                         .invalidFile,
-                        "\(path): weight shard '\(name)' (group #\(g)) is missing; keep the shard files beside model.json")
+                        "\(path): weight shard '\(name)' (group #\(g)) is missing; keep the shard files beside model.json"
+                    )
                 }
                 bytes += d
             }
@@ -83,7 +86,8 @@ enum TFJSSource {
                 case "uint8": size = 1
                 default:
                     throw KedgeError(
-                        .invalidFile, "\(what) is stored as '\(stored)'; Kedge reads float32, int32, float16, uint16 and uint8")
+                        .invalidFile,
+                        "\(what) is stored as '\(stored)'; Kedge reads float32, int32, float16, uint16 and uint8")
                 }
                 guard offset + n * size <= bytes.count else {
                     throw KedgeError(
@@ -127,7 +131,8 @@ enum TFJSSource {
         case "int32":
             for i in 0..<n {
                 let p = base + 4 * i
-                let bits = UInt32(raw[p]) | UInt32(raw[p + 1]) << 8 | UInt32(raw[p + 2]) << 16 | UInt32(raw[p + 3]) << 24
+                let bits =
+                    UInt32(raw[p]) | UInt32(raw[p + 1]) << 8 | UInt32(raw[p + 2]) << 16 | UInt32(raw[p + 3]) << 24
                 out[i] = Float(Int32(bitPattern: bits))
             }
         case "float16":
@@ -141,7 +146,9 @@ enum TFJSSource {
             if stored == "uint8" {
                 for i in 0..<n { out[i] = Float(raw[base + i]) * s + m }
             } else {
-                for i in 0..<n { out[i] = Float(UInt16(raw[base + 2 * i]) | UInt16(raw[base + 2 * i + 1]) << 8) * s + m }
+                for i in 0..<n {
+                    out[i] = Float(UInt16(raw[base + 2 * i]) | UInt16(raw[base + 2 * i + 1]) << 8) * s + m
+                }
             }
         }
         return out

@@ -118,7 +118,8 @@ enum LegacyFixtures {
         let names = b.entries.map { "\($0.layerName)/\($0.weightName)" }
         #expect(
             names == [
-                "dense_1/kernel", "dense_1/bias", "highway_1/W", "highway_1/W_carry", "highway_1/b", "highway_1/b_carry",
+                "dense_1/kernel", "dense_1/bias", "highway_1/W", "highway_1/W_carry", "highway_1/b",
+                "highway_1/b_carry",
                 "maxoutdense_1/W", "maxoutdense_1/b", "parametricsoftplus_1/alphas", "parametricsoftplus_1/betas",
                 "srelu_1/t_left", "srelu_1/a_left", "srelu_1/t_right", "srelu_1/a_right", "prelu_1/alpha",
                 "dense_2/kernel",
@@ -156,8 +157,9 @@ enum LegacyFixtures {
         let obj = try JSONSerialization.jsonObject(with: text) as! [String: Any]
         let group = (obj["weightsManifest"] as! [[String: Any]])[0]
         #expect((group["paths"] as! [String]).count > 10)
-        let q = try JSONSerialization.jsonObject(
-            with: Data(contentsOf: URL(fileURLWithPath: LegacyFixtures.path("k2_cnn/tfjs_uint8/model.json"))))
+        let q =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: LegacyFixtures.path("k2_cnn/tfjs_uint8/model.json"))))
             as! [String: Any]
         let w = ((q["weightsManifest"] as! [[String: Any]])[0]["weights"] as! [[String: Any]])[0]
         #expect((w["quantization"] as? [String: Any])?["dtype"] as? String == "uint8")
@@ -170,11 +172,13 @@ enum LegacyFixtures {
         let (layer, t) = try KerasJSSource.weights(msg[...], index: 0, path: "x.bin")
         #expect(layer == "d" && t.name == "w" && t.shape == [2, 3] && t.data == [Float](repeating: 0, count: 6))
         // The same with the shape as two varint fields, and an unknown field 9 (fixed64) skipped.
-        var unpacked: [UInt8] = [0x0A, 1, 0x64, 0x12, 1, 0x77, 0x18, 2, 0x18, 3, 0x49] + [UInt8](repeating: 0, count: 8)
+        var unpacked: [UInt8] =
+            [0x0A, 1, 0x64, 0x12, 1, 0x77, 0x18, 2, 0x18, 3, 0x49] + [UInt8](repeating: 0, count: 8)
         unpacked += [0x2A, 24] + [UInt8](repeating: 0, count: 24)
         #expect(try KerasJSSource.weights(unpacked[...], index: 0, path: "x.bin").1.shape == [2, 3])
         // uint8: q * (max - min) / 255 + min
-        var q: [UInt8] = [0x0A, 1, 0x64, 0x12, 1, 0x77, 0x1A, 1, 3, 0x22, 5] + Array("uint8".utf8) + [0x2A, 3, 0, 51, 255]
+        var q: [UInt8] =
+            [0x0A, 1, 0x64, 0x12, 1, 0x77, 0x1A, 1, 3, 0x22, 5] + Array("uint8".utf8) + [0x2A, 3, 0, 51, 255]
         q += [0x35] + withUnsafeBytes(of: Float(-1).bitPattern.littleEndian, Array.init)
         q += [0x3D] + withUnsafeBytes(of: Float(4).bitPattern.littleEndian, Array.init)
         #expect(try KerasJSSource.weights(q[...], index: 0, path: "x.bin").1.data == [-1, 0, 4])
@@ -209,7 +213,9 @@ enum LegacyFixtures {
         var msg: [UInt8] = [0x0A, 2] + Array("fc".utf8) + [0x12, 6] + Array("fc/W:0".utf8) + [0x1A, 2, 2, 3]
         msg += [0x22, 7] + Array("float32".utf8) + [0x2A, 8] + [UInt8](repeating: 0, count: 8)
         let m = message { _ = try KerasJSSource.weights(msg[...], index: 0, path: "m.bin") }
-        #expect(m.contains("m.bin") && m.contains("layer 'fc'") && m.contains("weight 'fc/W:0'") && m.contains("24"), "\(m)")
+        #expect(
+            m.contains("m.bin") && m.contains("layer 'fc'") && m.contains("weight 'fc/W:0'") && m.contains("24"), "\(m)"
+        )
     }
 
     @Test func missingShardIsNamed() throws {
@@ -218,7 +224,8 @@ enum LegacyFixtures {
         let src = LegacyFixtures.path("k2_mlp/tfjs")
         let dst = dir.appendingPathComponent("tfjs")
         try FileManager.default.copyItem(atPath: src, toPath: dst.path)
-        let shard = try FileManager.default.contentsOfDirectory(atPath: dst.path).filter { $0.hasSuffix(".bin") }.sorted()
+        let shard = try FileManager.default.contentsOfDirectory(atPath: dst.path).filter { $0.hasSuffix(".bin") }
+            .sorted()
             .last!
         try FileManager.default.removeItem(at: dst.appendingPathComponent(shard))
         let m = message { _ = try Converter.makeBundle(input: dst.appendingPathComponent("model.json").path) }
@@ -235,7 +242,8 @@ enum LegacyFixtures {
         let buf = try Data(contentsOf: URL(fileURLWithPath: src + "/model_weights.buf"))
         try buf.prefix(buf.count - 8).write(to: dir.appendingPathComponent("model_weights.buf"))
         let m = message { _ = try Converter.makeBundle(input: dir.appendingPathComponent("model.json").path) }
-        #expect(m.contains("model_metadata.json") && m.contains("layer 'dense_2'") && m.contains("beyond the end"), "\(m)")
+        #expect(
+            m.contains("model_metadata.json") && m.contains("layer 'dense_2'") && m.contains("beyond the end"), "\(m)")
     }
 
     @Test func architectureWithoutWeightsSaysWhatIsMissing() throws {
@@ -269,9 +277,12 @@ enum LegacyFixtures {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(at: dir) }
         let src = LegacyFixtures.path("k1_dense")
-        try FileManager.default.copyItem(atPath: src + "/model_weights.buf", toPath: dir.appendingPathComponent("model_weights.buf").path)
-        try FileManager.default.copyItem(atPath: src + "/model.json", toPath: dir.appendingPathComponent("model.json").path)
-        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: src + "/model_metadata.json")))
+        try FileManager.default.copyItem(
+            atPath: src + "/model_weights.buf", toPath: dir.appendingPathComponent("model_weights.buf").path)
+        try FileManager.default.copyItem(
+            atPath: src + "/model.json", toPath: dir.appendingPathComponent("model.json").path)
+        let meta =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: src + "/model_metadata.json")))
             as! [[String: Any]]
         let fewer = meta.filter { ($0["weight_name"] as! String) != "highway_1_b_carry:0" }
         try JSONSerialization.data(withJSONObject: fewer).write(to: dir.appendingPathComponent("model_metadata.json"))
@@ -280,7 +291,8 @@ enum LegacyFixtures {
     }
 
     @Test func kerasJSQuantizedBinIsDequantized() throws {
-        let f = try Converter.makeBundle(input: LegacyFixtures.path("k2_mlp/model.bin"), options: ConvertOptions(validate: false))
+        let f = try Converter.makeBundle(
+            input: LegacyFixtures.path("k2_mlp/model.bin"), options: ConvertOptions(validate: false))
         let q = try Converter.makeBundle(
             input: LegacyFixtures.path("k2_mlp/model_uint8.bin"), options: ConvertOptions(validate: false))
         #expect(f.entries.map(\.shape) == q.entries.map(\.shape))
