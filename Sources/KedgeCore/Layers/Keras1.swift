@@ -12,7 +12,8 @@
 
 let keras1Builders: [LayerBuilder] = [
     LayerBuilder(["Highway"], weights: Keras1Weights.highway) { s throws(KedgeError) in try Highway(s) },
-    LayerBuilder(["MaxoutDense"], weights: Keras1Weights.withBias(["W"])) { s throws(KedgeError) in try MaxoutDense(s) },
+    LayerBuilder(["MaxoutDense"], weights: Keras1Weights.withBias(["W"])) { s throws(KedgeError) in try MaxoutDense(s)
+    },
     LayerBuilder(["TimeDistributedDense"], weights: Keras1Weights.withBias(["W"])) { s throws(KedgeError) in
         try TimeDistributedDense(s)
     },
@@ -24,7 +25,10 @@ let keras1Builders: [LayerBuilder] = [
     },
     LayerBuilder(["Merge"]) { s throws(KedgeError) in try LegacyMerge(s) },
     LayerBuilder(
-        ["Convolution1D", "AtrousConvolution1D", "Convolution2D", "AtrousConvolution2D", "Convolution3D", "Deconvolution2D"],
+        [
+            "Convolution1D", "AtrousConvolution1D", "Convolution2D", "AtrousConvolution2D", "Convolution3D",
+            "Deconvolution2D",
+        ],
         weights: Keras1Weights.withBias(["W"])
     ) { s throws(KedgeError) in try Keras1Convolution(s) },
     LayerBuilder(
@@ -96,7 +100,9 @@ public enum Keras1Config {
                 set("padding", .array([.array([p[0], p[1]]), .array([p[2], p[3]])]))
             } else if let p = o["padding"]?.object {
                 func pad(_ k: String) -> JSON { p[k] ?? .number(0) }
-                set("padding", .array([.array([pad("top_pad"), pad("bottom_pad")]), .array([pad("left_pad"), pad("right_pad")])]))
+                set(
+                    "padding",
+                    .array([.array([pad("top_pad"), pad("bottom_pad")]), .array([pad("left_pad"), pad("right_pad")])]))
             }
         default:
             break
@@ -148,7 +154,8 @@ final class Highway: Layer {
         guard w.rank == 2, w.shape[0] == w.shape[1] else {
             throw KedgeError(
                 .shapeMismatch,
-                "layer '\(s.name)' (Highway): weight 'W' has shape \(describeShape(w.shape)); expected (input_dim, input_dim)")
+                "layer '\(s.name)' (Highway): weight 'W' has shape \(describeShape(w.shape)); expected (input_dim, input_dim)"
+            )
         }
         units = w.shape[0]
         let wc = try s.weight("W_carry", shape: [units, units])
@@ -213,7 +220,8 @@ final class MaxoutDense: Layer {
         let bias = try Keras1Weights.hasBias(s.config)
         if bias { ws["bias"] = try s.weight("b", shape: [features, units]).reshaped([features * units]) }
         dense = try innerLayer(
-            s, className: "Dense", config: denseConfig(units: features * units, activation: nil, bias: bias), weights: ws)
+            s, className: "Dense", config: denseConfig(units: features * units, activation: nil, bias: bias),
+            weights: ws)
         super.init(spec: s)
     }
 
@@ -271,7 +279,8 @@ final class TimeDistributedDense: Layer {
     override func outputShapes(_ inputShapes: [[Int]]) throws(KedgeError) -> [[Int]] {
         guard inputShapes.count == 1 else { throw arityError(inputShapes.count, expected: 1) }
         guard inputShapes[0].count == 3 else {
-            throw shapeError("expects an input of rank 3 (batch, steps, features), got \(describeShape(inputShapes[0]))")
+            throw shapeError(
+                "expects an input of rank 3 (batch, steps, features), got \(describeShape(inputShapes[0]))")
         }
         return try dense.outputShapes(inputShapes)
     }
@@ -294,7 +303,8 @@ func checkParameterShape(_ layer: Layer, _ name: String, _ p: Tensor, _ s: [Int]
     if ok { for d in 1..<s.count where p.shape[d - 1] != 1 && s[d] >= 0 && p.shape[d - 1] != s[d] { ok = false } }
     if !ok {
         throw layer.shapeError(
-            "weight '\(name)' has shape \(describeShape(p.shape)), which does not fit an input of shape \(describeShape(s))")
+            "weight '\(name)' has shape \(describeShape(p.shape)), which does not fit an input of shape \(describeShape(s))"
+        )
     }
 }
 
@@ -408,7 +418,12 @@ final class SReLU: Layer {
 /// take `batch_dot` over `dot_axes`; `cos` then divides by max(sqrt((x·x)(y·y)), 1e-7) and, as Keras 1's
 /// backend does, adds an axis: (batch, 1) becomes (batch, 1, 1).
 final class LegacyMerge: Layer {
-    enum Mode { case elementwise(Layer), concat(Layer), dot(Layer), cos(Layer) }
+    enum Mode {
+        case elementwise(Layer)
+        case concat(Layer)
+        case dot(Layer)
+        case cos(Layer)
+    }
     let mode: Mode
 
     init(_ s: LayerSpec) throws(KedgeError) {
@@ -554,7 +569,10 @@ final class Keras1Convolution: Layer {
         var pads = [Int](repeating: 0, count: rank)
         if border == "full" {
             guard cls != "Deconvolution2D" && cls != "SeparableConvolution2D" else {
-                throw c.error("border_mode", "is 'full', which Keras 1 ran only on Theano and Kedge supports only for Convolution and AtrousConvolution layers")
+                throw c.error(
+                    "border_mode",
+                    "is 'full', which Keras 1 ran only on Theano and Kedge supports only for Convolution and AtrousConvolution layers"
+                )
             }
             for d in 0..<rank { pads[d] = (kernel[d] - 1) * dilation[d] }
         }
@@ -566,7 +584,8 @@ final class Keras1Convolution: Layer {
             let mult = try c.int("depth_multiplier", default: 1)
             o["depth_multiplier"] = .number(Double(mult))
             o["dilation_rate"] = nil
-            let dw = try s.weight("depthwise_kernel", shape: th ? [mult, -1, kernel[0], kernel[1]] : kernel + [-1, mult])
+            let dw = try s.weight(
+                "depthwise_kernel", shape: th ? [mult, -1, kernel[0], kernel[1]] : kernel + [-1, mult])
             let pw = try s.weight("pointwise_kernel", shape: th ? [filters, -1, 1, 1] : [1, 1, -1, filters])
             ws["depthwise_kernel"] = th ? transpose(dw, axes: [2, 3, 1, 0]) : dw
             ws["pointwise_kernel"] = th ? transpose(pw, axes: [2, 3, 1, 0]) : pw
@@ -587,7 +606,8 @@ final class Keras1Convolution: Layer {
                 guard w.rank == 4 || w.rank == 3 else {
                     throw KedgeError(
                         .shapeMismatch,
-                        "layer '\(s.name)' (\(cls)): weight 'W' has shape \(describeShape(w.shape)); expected (\(kernel[0]), 1, input_dim, \(filters))")
+                        "layer '\(s.name)' (\(cls)): weight 'W' has shape \(describeShape(w.shape)); expected (\(kernel[0]), 1, input_dim, \(filters))"
+                    )
                 }
                 if w.rank == 4 {
                     if w.shape[3] != filters || w.shape[1] != 1 { w = transpose(w, axes: [2, 3, 1, 0]) }
@@ -625,7 +645,8 @@ final class Keras1Convolution: Layer {
         if !ok {
             throw KedgeError(
                 .shapeMismatch,
-                "layer '\(s.name)' (\(s.className)): weight 'W' has shape \(describeShape(w.shape)) but the config implies \(describeShape(shape))")
+                "layer '\(s.name)' (\(s.className)): weight 'W' has shape \(describeShape(w.shape)) but the config implies \(describeShape(shape))"
+            )
         }
         return w
     }
@@ -659,7 +680,8 @@ final class Keras1Convolution: Layer {
             let p = want[d] - smallest
             guard p >= 0 && p <= s else {
                 throw configError(
-                    "output_shape asks for \(want[d]) along spatial axis \(d + 1), which a transposed convolution of an input of size \(i) (kernel \(k), stride \(s)) cannot produce")
+                    "output_shape asks for \(want[d]) along spatial axis \(d + 1), which a transposed convolution of an input of size \(i) (kernel \(k), stride \(s)) cannot produce"
+                )
             }
             pad.append(p)
         }
