@@ -128,6 +128,30 @@ enum LegacyFixtures {
         #expect(b.inputs.map(\.name) == ["dense_1_input"])
     }
 
+    /// Keras 1 spellings of classes that kept their name reach the builders in Keras 2 spelling; Keras 2 and 3
+    /// configs pass unchanged.
+    @Test func keras1ConfigKeysAreTranslated() throws {
+        func translated(_ cls: String, _ text: String) throws -> JSONObject {
+            let j = try JSONParser.parse(text)
+            return Keras1Config.translated(LayerConfig(layerName: "l", className: cls, json: j.object!)).json
+        }
+        let dense = try translated("Dense", #"{"output_dim": 3, "bias": false}"#)
+        #expect(dense["units"]?.int == 3 && dense["use_bias"]?.bool == false && dense["bias"] == nil)
+        let pool = try translated("MaxPooling1D", #"{"pool_length": 3, "stride": null, "border_mode": "same"}"#)
+        #expect(pool["pool_size"]?.int == 3 && pool["strides"]?.int == 3 && pool["padding"]?.string == "same")
+        let pool2 = try translated(
+            "AveragePooling2D", #"{"pool_size": [2, 2], "border_mode": "valid", "dim_ordering": "th"}"#)
+        #expect(pool2["padding"]?.string == "valid" && pool2["data_format"]?.string == "channels_first")
+        let pad = try translated("ZeroPadding2D", #"{"padding": [1, 2, 3, 4], "dim_ordering": "tf"}"#)
+        #expect(pad["padding"]?.serialized() == "[[1, 2], [3, 4]]" && pad["data_format"]?.string == "channels_last")
+        let padDict = try translated("ZeroPadding2D", #"{"padding": {"top_pad": 1, "right_pad": 2}}"#)
+        #expect(padDict["padding"]?.serialized() == "[[1, 0], [0, 2]]")
+        #expect(try translated("UpSampling1D", #"{"length": 2}"#)["size"]?.int == 2)
+        #expect(try translated("Dropout", #"{"p": 0.5}"#)["rate"]?.double == 0.5)
+        let keras2 = try translated("Dense", #"{"units": 3, "use_bias": true, "output_dim": 9}"#)
+        #expect(keras2["units"]?.int == 3 && keras2["output_dim"]?.int == 9)
+    }
+
     @Test func theanoKernelsAreFlippedOnTheirSpatialAxes() throws {
         let b = try Converter.makeBundle(
             input: LegacyFixtures.path("k1_conv2d_th_theano/model.h5"), options: ConvertOptions(validate: false))
