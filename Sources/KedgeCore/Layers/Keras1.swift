@@ -94,6 +94,14 @@ public enum Keras1Config {
             rename("border_mode", "padding")
         case "UpSampling1D":
             rename("length", "size")
+        case "SimpleRNN", "LSTM", "GRU":
+            // Keras 1 recurrent layers; the converter joins their per-gate weights (W_i, U_i, b_i, ...) into
+            // Keras 2's kernel, recurrent_kernel and bias. Keras 1's GRU applies the reset gate before the product.
+            if o["output_dim"] != nil && o["units"] == nil {
+                rename("output_dim", "units")
+                rename("inner_activation", "recurrent_activation")
+                if c.className == "GRU" { set("reset_after", .bool(false)) }
+            }
         case "ZeroPadding2D":
             // Keras 1.2 also took (top, bottom, left, right).
             if let p = o["padding"]?.array, p.count == 4 {
