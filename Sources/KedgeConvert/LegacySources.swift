@@ -30,7 +30,7 @@ enum LegacySources {
             }
             return nil
         }
-        return try TheanoH5.bundle(input: input, options: options)
+        return try LegacyH5.bundle(input: input, options: options)
     }
 }
 
@@ -82,7 +82,7 @@ enum LegacyPlanner {
         var out: [PlannedTensor] = []
         for e in m.config.layers where e.className != "InputLayer" {
             let want = try wanted(e, path: e.name, source: m.source)
-            guard let stored = m.groups[e.name] else {
+            guard var stored = m.groups[e.name] else {
                 if want.isEmpty { continue }
                 let have = m.groupOrder.isEmpty ? "none" : m.groupOrder.joined(separator: ", ")
                 throw KedgeError(
@@ -90,6 +90,7 @@ enum LegacyPlanner {
                     "\(m.source): layer '\(e.name)' (\(e.className)) needs weights \(want.map(\.weightName).joined(separator: ", ")), but the file has none for it; the file has weights for layers \(have)"
                 )
             }
+            if let merged = try Keras1Recurrent.merged(e, stored, source: m.source) { stored = merged }
             guard stored.count == want.count else {
                 throw KedgeError(
                     stored.count < want.count ? .missingWeight : .invalidFile,
@@ -140,6 +141,46 @@ enum LegacyPlanner {
             order.append(candidates[0])
         }
         return order
+    }
+}
+
+/// Keras 1's LSTM and GRU keep one kernel, recurrent kernel and bias per gate, in the order Keras 1 built them
+/// (LSTM i, c, f, o; GRU z, r, h). Keras 2 joins them along the last axis in the order i, f, c, o and z, r, h, as
+/// Keras 2's own loader does (`preprocess_weights_for_loading`). Files of Keras 1's `consume_less="gpu"` already
+/// hold the joined form.
+enum Keras1Recurrent {
+    static func merged(_ e: LayerEntry, _ stored: [NamedTensor], source: String) throws -> [NamedTensor]? {
+        let order: [Int]
+        switch (e.className, stored.count) {
+        case ("LSTM", 12): order = [0, 6, 3, 9]
+        case ("GRU", 9): order = [0, 3, 6]
+        default: return nil
+        }
+        guard e.config.has("output_dim") else { return nil }
+        var out: [NamedTensor] = []
+        for (part, name) in ["kernel", "recurrent_kernel", "bias"].enumerated() {
+            let pieces = order.map { stored[$0 + part] }
+            let rows = pieces[0].shape.count == 2 ? pieces[0].shape[0] : 1
+            for p in pieces where p.shape.count != pieces[0].shape.count || (p.shape.count == 2 && p.shape[0] != rows) {
+                throw KedgeError(
+                    .shapeMismatch,
+                    "\(source): layer '\(e.name)' (\(e.className)): Keras 1 weight '\(p.name)' has shape \(describeShape(p.shape)), which does not fit \(describeShape(pieces[0].shape)) of '\(pieces[0].name)'"
+                )
+            }
+            var data: [Float] = []
+            var cols = 0
+            for p in pieces { cols += p.shape.last ?? 0 }
+            data.reserveCapacity(rows * cols)
+            for r in 0..<rows {
+                for p in pieces {
+                    let w = p.shape.last ?? 0
+                    data += p.data[(r * w)..<((r + 1) * w)]
+                }
+            }
+            let shape = pieces[0].shape.count == 2 ? [rows, cols] : [cols]
+            out.append(NamedTensor(name: e.name + "/" + name, shape: shape, data: data))
+        }
+        return out
     }
 }
 
@@ -208,9 +249,10 @@ enum TheanoKernels {
     }
 }
 
-/// Keras .h5 files saved with the Theano backend (Keras 1, and Keras 2.0-2.2): read as any .h5 file, with the
-/// convolution kernels flipped (see `TheanoKernels`). Files of other backends are left to the usual reader.
-enum TheanoH5 {
+/// Keras .h5 files of Keras 1 (any backend) and of the Theano backend (Keras 1 and 2.0-2.2): their layer groups
+/// are read as Keras wrote them, then planned like the Keras.js files (Keras 1 recurrent weights joined,
+/// Theano kernels flipped, see `TheanoKernels`). Other .h5 files are left to the usual reader.
+enum LegacyH5 {
     static func bundle(input: String, options: ConvertOptions) throws -> ConvertedBundle? {
         // Folders, missing and unreadable files are the usual reader's to report.
         var isDir: ObjCBool = false
@@ -221,17 +263,30 @@ enum TheanoH5 {
         handle.closeFile()
         guard HDF5File.hasSignature(head) else { return nil }
         let src = try SourceModel.open(input, configPath: options.configPath)
-        guard TheanoKernels.isTheano(src.backend) else { return nil }
+        guard case .legacy(let root) = src.layout,
+            TheanoKernels.isTheano(src.backend) || ModelConfig.kerasMajor(src.kerasVersion) == 1
+        else { return nil }
         var groups: [String: [NamedTensor]] = [:]
         var order: [String] = []
-        for p in try src.planner.plan(src.config) {
-            let top = String(p.layerPath.split(separator: "/").first ?? Substring(p.layerPath))
-            let t = try src.weights.readFloats(
-                p.datasetPath, context: "layer '\(p.layerPath)' weight '\(p.weightName)'")
-            if groups[top] == nil { order.append(top) }
-            // The planner already put the tensors in the core's order under their canonical names.
-            groups[top, default: []].append(
-                NamedTensor(name: p.layerPath + "/" + p.weightName, shape: t.shape, data: t.data))
+        for e in src.config.layers where e.className != "InputLayer" {
+            let g = join(root, e.name)
+            guard src.weights.isGroup(g), let names = try src.weights.stringListAttribute(g, "weight_names") else {
+                continue
+            }
+            order.append(e.name)
+            var ts: [NamedTensor] = []
+            for n in names {
+                let path = join(g, n)
+                guard src.weights.isDataset(path) else {
+                    throw KedgeError(
+                        .missingWeight,
+                        "\(input): layer '\(e.name)' (\(e.className)) lists weight '\(n)' but the file has no dataset '\(path)'"
+                    )
+                }
+                let t = try src.weights.readFloats(path, context: "layer '\(e.name)' weight '\(n)'")
+                ts.append(NamedTensor(name: n, shape: t.shape, data: t.data))
+            }
+            groups[e.name] = ts
         }
         let model = LegacyModel(
             source: input, format: src.format, modelJSON: src.modelJSON, config: src.config,
