@@ -1,0 +1,98 @@
+"""Writes the held-out evaluation fixtures of the lung-CT cascade and the demo volume:
+
+- Tests/Fixtures/cascade/vol_XX.npy: N synthetic volumes (int16 HU), half with cancer, seeds 50000 + i, never
+  seen in training (train.py uses 1000.., 20000.., 30000..);
+- Tests/Fixtures/cascade/reference.json: per volume its labels, every stage's reference output (tools/cascade/
+  reference.py) and the final probability; plus the ROC AUC over the set;
+- models/cascade/demo_volume.npy (+ demo_volume.json): one volume for the web page, with a malignant and a benign
+  nodule that the cascade finds.
+
+    TF_ENABLE_ONEDNN_OPTS=0 python3 tools/cascade/make_eval.py
+"""
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reference  # noqa: E402
+import synth  # noqa: E402
+from train import auc  # noqa: E402
+
+ROOT = reference.ROOT
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default=reference.DEFAULT_CONFIG)
+    ap.add_argument("--out", default=os.path.join(ROOT, "Tests", "Fixtures", "cascade"))
+    ap.add_argument("--count", type=int, default=20)
+    ap.add_argument("--demo", default=os.path.join(ROOT, "models", "cascade", "demo_volume.npy"))
+    a = ap.parse_args()
+    os.makedirs(a.out, exist_ok=True)
+    cascade = reference.load_cascade(a.config)
+    cascade_ubj = reference.load_cascade(a.config, "ubj")
+    rel_config = os.path.relpath(os.path.abspath(a.config), ROOT)
+    entries, ys, ps = [], [], []
+    for i in range(a.count):
+        seed = 50000 + i
+        vol, label, _ = synth.generate(seed, force_cancer=(i % 2 == 0))
+        name = "vol_%02d.npy" % i
+        np.save(os.path.join(a.out, name), vol)
+        res = cascade.run(vol)
+        p_ubj = cascade_ubj.run(vol)["probability"]
+        assert abs(p_ubj - res["probability"]) < 1e-6, "meta.json and meta.ubj disagree"
+        rep = reference.report(res)
+        entries.append({"file": name, "seed": seed, "label": label, "result": rep})
+        ys.append(label["cancer"])
+        ps.append(res["probability"])
+        print("%s sex %s cancer %d nodules %d -> candidates %d, kept %d, p %.5f" % (
+            name, label["sex"], label["cancer"], len(label["nodules"]), len(rep["candidates"]), len(rep["nodules"]),
+            res["probability"]), flush=True)
+    out = {
+        "description": "Held-out synthetic volumes of the lung-CT cascade with the outputs of tools/cascade/"
+                       "reference.py (Keras + XGBoost); the Swift cascade must match 'probability' within tolerance.",
+        "cascade": rel_config,
+        "made_by": "TF_ENABLE_ONEDNN_OPTS=0 python3 tools/cascade/make_eval.py",
+        "tolerance": 1e-4,
+        "shape": list(synth.SHAPE),
+        "spacing_mm": list(synth.SPACING),
+        "dtype": "int16 HU",
+        "auc": auc(ys, ps),
+        "volumes": entries,
+    }
+    with open(os.path.join(a.out, "reference.json"), "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    print("AUC over %d volumes: %.4f" % (len(ys), out["auc"]))
+
+    # demo: a volume with a malignant and a benign nodule that the cascade both finds
+    for seed in range(70000, 70400):
+        vol, label, extras = synth.generate(seed, force_cancer=True)
+        nods = label["nodules"]
+        if len(nods) < 2 or all(n["malignant"] for n in nods):
+            continue
+        res = cascade.run(vol)
+        hits = set()
+        for n in res["nodules"]:
+            k = int(extras["nodule_map"][tuple(n["center"])])
+            if k > 0:
+                hits.add(k - 1)
+        if len(hits) == len(nods) and res["probability"] > 0.6 and len(res["nodules"]) == len(nods):
+            np.save(a.demo, vol)
+            with open(a.demo[:-4] + ".json", "w") as f:
+                json.dump({"seed": seed, "label": label, "result": reference.report(res)}, f, indent=1)
+                f.write("\n")
+            print("demo volume: seed %d, %d nodules, p %.4f -> %s" % (seed, len(nods), res["probability"], a.demo))
+            break
+    else:
+        print("no demo volume found")
+
+
+if __name__ == "__main__":
+    main()
