@@ -307,7 +307,7 @@ export function loadSeries(files) {
   const first = series[0].info
   const modality = first.modality ?? ''
   if (modality && modality !== 'CT') {
-    throw new DicomError(`this is a${/^[AEIOU]/.test(modality) ? 'n' : ''} ${modality} series, not CT: the cascade reads chest CT in Hounsfield units`)
+    throw new DicomError(`this series is ${modality} (DICOM modality), not CT: the cascade reads chest CT in Hounsfield units`)
   }
   if (!modality && first.sopClass && !CT_SOP_CLASSES.has(first.sopClass)) {
     throw new DicomError(`this DICOM object (SOP class ${first.sopClass}) is not a CT image`)

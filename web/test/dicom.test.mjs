@@ -75,15 +75,15 @@ test('CT_small.dcm (one real chest CT slice) is refused as a single slice, clear
 
 test('what is not CT, or not readable, gets a message that says why', async () => {
   const cases = [
-    ['MR_small.dcm', /MR series, not CT/],
-    ['MR_small_implicit.dcm', /MR series, not CT/],
+    ['MR_small.dcm', /is MR \(DICOM modality\), not CT/],
+    ['MR_small_implicit.dcm', /is MR \(DICOM modality\), not CT/],
     ['693_J2KI.dcm', /JPEG 2000 \(1\.2\.840\.10008\.1\.2\.4\.91\).*uncompressed little-endian/],
     ['MR_small_bigendian.dcm', /Explicit VR Big Endian/],
     ['MR_small_RLE.dcm', /RLE Lossless/],
     ['image_dfl.dcm', /Deflated/],
     ['MR_truncated.dcm', /truncated/],
     ['rtplan.dcm', /holds no image|not a DICOM image/],
-    ['examples_rgb_color.dcm', /US series, not CT/],
+    ['examples_rgb_color.dcm', /is US \(DICOM modality\), not CT/],
   ]
   for (const [name, re] of cases) {
     await assert.rejects(readVolume([{ name, bytes: read(name) }]), e => e instanceof VolumeError && re.test(e.message), name)
