@@ -2,6 +2,17 @@
 // The module graph is the architecture (see docs/ARCHITECTURE.md): imports only point down this file.
 import PackageDescription
 
+// Native builds of the core use AVX2 + FMA on x86-64 (every x86-64-v3 CPU since 2013/2015): the GEMM's 6x16 FMA
+// micro-kernel is ~4x faster than the SSE2 one (tools/bench/kernels.sh). KEDGE_PORTABLE=1 builds for any x86-64.
+// The wasm build (wasm/build.sh) compiles the same sources with its own flags and never sees these.
+#if arch(x86_64)
+let nativeSIMD: [SwiftSetting] =
+    Context.environment["KEDGE_PORTABLE"] == nil
+    ? [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma"]), .define("KEDGE_FMA")] : []
+#else
+let nativeSIMD: [SwiftSetting] = []
+#endif
+
 let package = Package(
     name: "Kedge",
     platforms: [.macOS(.v14)],
@@ -23,7 +34,7 @@ let package = Package(
         // Pure Swift, no Foundation, no Glibc: the same sources compile to wasm as Embedded Swift (wasm/build.sh).
         .target(
             name: "KedgeCore",
-            swiftSettings: [.enableExperimentalFeature("Extern"), .swiftLanguageMode(.v5)],
+            swiftSettings: [.enableExperimentalFeature("Extern"), .swiftLanguageMode(.v5)] + nativeSIMD,
             linkerSettings: [.linkedLibrary("m", .when(platforms: [.linux]))]
         ),
         .systemLibrary(
