@@ -8,6 +8,10 @@ struct Layers: ParsableCommand {
     @Flag(help: "Print docs/LAYERS.md.") var markdown = false
 
     func run() throws {
-        print(markdown ? LayerCatalog.markdownTable() : LayerCatalog.supportedClassNames.joined(separator: "\n"))
+        if markdown {
+            print(LayerCatalog.markdownTable(), terminator: "")
+        } else {
+            print(LayerCatalog.supportedClassNames.joined(separator: "\n"))
+        }
     }
 }
