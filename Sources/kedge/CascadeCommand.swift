@@ -18,7 +18,12 @@ struct CascadeRun: ParsableCommand {
     var json = false
 
     func run() throws {
-        let cascade = try CascadeLoader.load(directory)
+        let cascade: Cascade
+        do {
+            cascade = try CascadeFolder.load(directory)
+        } catch {
+            throw ValidationError(describe(error))
+        }
         guard let bytes = FileManager.default.contents(atPath: volume) else { throw ValidationError("cannot read \(volume)") }
         var timings: [(String, Double)] = []
         var current: (String, UInt64)? = nil
@@ -47,46 +52,6 @@ struct CascadeRun: ParsableCommand {
                 }
             }
             print(timings.map { String(format: "%@ %.1f ms", $0.0, $0.1) }.joined(separator: ", "))
-        }
-    }
-}
-
-/// Loads a cascade folder: each model from a bundle folder named after it if present, else converted in memory
-/// from the file cascade.json names.
-enum CascadeLoader {
-    static func load(_ directory: String) throws -> Cascade {
-        let dir = URL(fileURLWithPath: directory)
-        guard let cfgBytes = FileManager.default.contents(atPath: dir.appendingPathComponent("cascade.json").path) else {
-            throw ValidationError("\(directory) has no cascade.json")
-        }
-        do {
-            let config = try CascadeConfig.parse([UInt8](cfgBytes))
-            var models: [String: Model] = [:]
-            for (name, file) in try CascadeConfig.modelFiles([UInt8](cfgBytes)) {
-                let bundleDir = dir.appendingPathComponent(name)
-                if FileManager.default.fileExists(atPath: bundleDir.appendingPathComponent("model.json").path) {
-                    models[name] = try BundleDirectory.load(bundleDir.path)
-                    continue
-                }
-                let path = dir.appendingPathComponent(file).path
-                if file.hasSuffix(".json") || file.hasSuffix(".ubj") {
-                    guard let bytes = FileManager.default.contents(atPath: path) else {
-                        throw ValidationError("cannot read \(path)")
-                    }
-                    let x = try XGBoostImport.convert([UInt8](bytes))
-                    var w = WeightStore()
-                    for (l, n, t) in x.tensors { w.set(layer: l, weight: n, t) }
-                    models[name] = try Model(config: try ModelConfig.parse(try JSONParser.parse(x.modelJSON), kerasVersion: nil), weights: w)
-                    continue
-                }
-                let b = try Converter.makeBundle(input: path, options: ConvertOptions(validate: false))
-                models[name] = try Model(modelJSON: b.modelJSON, weights: b.weights, metadata: b.metadata)
-            }
-            return try Cascade(config: config, models: models)
-        } catch let e as ValidationError {
-            throw e
-        } catch {
-            throw ValidationError("\(directory): \(describe(error))")
         }
     }
 }
