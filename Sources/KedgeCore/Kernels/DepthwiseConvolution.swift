@@ -5,6 +5,7 @@
 /// `out[p, c] = activation(bias[c] + sum_tap x[in(p, tap), c] * kernel[tap, c])`, both with `channels` channels.
 /// A depth multiplier is handled by the caller (`expandChannels`): Keras's (k..., in, multiplier) kernel,
 /// flattened per tap, is already in the order of the expanded channels `c * multiplier + m`.
+@_optimize(speed)
 func depthwiseConvolve(
     _ x: UnsafePointer<Float>, channels: Int, geometry g: ConvGeometry, kernel: UnsafePointer<Float>,
     bias: UnsafePointer<Float>?, activation: Activation, out: UnsafeMutablePointer<Float>
@@ -55,6 +56,7 @@ func depthwiseConvolve(
 
 /// Repeats each channel `multiplier` times in place order (c0 c0 c1 c1 ... for 2): the input layout a depthwise
 /// kernel with a depth multiplier reads.
+@_optimize(speed)
 func expandChannels(_ x: UnsafePointer<Float>, pixels: Int, channels: Int, multiplier: Int, out: UnsafeMutablePointer<Float>)
 {
     var o = out

@@ -53,6 +53,7 @@ typealias GEMMPackA = (_ dst: UnsafeMutablePointer<Float>, _ m0: Int, _ mc: Int,
 
 /// `c[i*ldc + j] = act(sum_k A[i,k] B[k,j] + bias[j])` for i < m, j < weights.n.
 /// Non-pointwise activations (softmax) are left to the caller.
+@_optimize(speed)
 func gemm(
     m: Int, weights: PackedWeights, c: UnsafeMutablePointer<Float>, ldc: Int, activation: Activation,
     packA: GEMMPackA
@@ -128,6 +129,7 @@ func gemm(
 }
 
 /// `gemm` with A a row-major matrix with leading dimension `lda`.
+@_optimize(speed)
 func gemm(
     m: Int, a: UnsafePointer<Float>, lda: Int, weights: PackedWeights, c: UnsafeMutablePointer<Float>, ldc: Int,
     activation: Activation
@@ -138,6 +140,7 @@ func gemm(
 }
 
 @inline(__always)
+@_optimize(speed)
 func packRowMajorA(
     _ dst: UnsafeMutablePointer<Float>, a: UnsafePointer<Float>, lda: Int, m0: Int, mc: Int, k0: Int, kc: Int
 ) {

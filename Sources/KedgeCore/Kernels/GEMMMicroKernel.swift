@@ -39,6 +39,7 @@ typealias GEMMVector = SIMD8<Float>
 /// `c[0..<6][0..<16] = start + a · b` over `kc` steps, where `start` is `c` itself (`accumulate`) or the
 /// `initial` row broadcast down the rows (the bias). `a` is an MR-interleaved A panel, `b` an NR-wide B panel.
 @inline(never)
+@_optimize(speed)
 func gemmMicroKernel(
     _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
     accumulate: Bool, initial: UnsafePointer<Float>
@@ -87,6 +88,7 @@ func gemmMicroKernel(
 /// `c[0..<6][0..<8] = start + a · b` over `kc` steps, where `start` is `c` itself (`accumulate`) or the
 /// `initial` row broadcast down the rows (the bias). `a` is an MR-interleaved A panel, `b` an NR-wide B panel.
 @inline(never)
+@_optimize(speed)
 func gemmMicroKernel(
     _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
     accumulate: Bool, initial: UnsafePointer<Float>
@@ -111,6 +113,96 @@ func gemmMicroKernel(
         multiplyAdd(&c5, GEMMVector(repeating: ap[5]), b0)
         ap += 6
         bp += 8
+    }
+    storeVector(c, c0); storeVector(c + ldc, c1); storeVector(c + 2 * ldc, c2)
+    storeVector(c + 3 * ldc, c3); storeVector(c + 4 * ldc, c4); storeVector(c + 5 * ldc, c5)
+}
+#endif
+
+// The indirect variant (XNNPACK's IGEMM) used by convolutions: instead of a packed A panel it reads, for each
+// window tap, MR row pointers into the input (or to a zero buffer for padding), each to `cg` contiguous channels.
+// This skips building im2col rows altogether; B is the same packed panel (rows in tap-major, channel-minor order).
+
+#if KEDGE_FMA
+@inline(never)
+@_optimize(speed)
+func indirectMicroKernel(
+    _ taps: Int, _ cg: Int, _ ind: UnsafePointer<UnsafePointer<Float>>, _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, accumulate: Bool, initial: UnsafePointer<Float>
+) {
+    var c00: GEMMVector, c01: GEMMVector, c10: GEMMVector, c11: GEMMVector, c20: GEMMVector, c21: GEMMVector
+    var c30: GEMMVector, c31: GEMMVector, c40: GEMMVector, c41: GEMMVector, c50: GEMMVector, c51: GEMMVector
+    if accumulate {
+        c00 = loadVector(c); c01 = loadVector(c + 8)
+        c10 = loadVector(c + ldc); c11 = loadVector(c + ldc + 8)
+        c20 = loadVector(c + 2 * ldc); c21 = loadVector(c + 2 * ldc + 8)
+        c30 = loadVector(c + 3 * ldc); c31 = loadVector(c + 3 * ldc + 8)
+        c40 = loadVector(c + 4 * ldc); c41 = loadVector(c + 4 * ldc + 8)
+        c50 = loadVector(c + 5 * ldc); c51 = loadVector(c + 5 * ldc + 8)
+    } else {
+        let i0 = loadVector(initial), i1 = loadVector(initial + 8)
+        c00 = i0; c10 = i0; c20 = i0; c30 = i0; c40 = i0; c50 = i0
+        c01 = i1; c11 = i1; c21 = i1; c31 = i1; c41 = i1; c51 = i1
+    }
+    var bp = b
+    var ip = ind
+    for _ in 0..<taps {
+        let a0 = ip[0], a1 = ip[1], a2 = ip[2], a3 = ip[3], a4 = ip[4], a5 = ip[5]
+        ip += 6
+        for kk in 0..<cg {
+            let b0 = loadVector(bp), b1 = loadVector(bp + 8)
+            var x = GEMMVector(repeating: a0[kk])
+            multiplyAdd(&c00, x, b0); multiplyAdd(&c01, x, b1)
+            x = GEMMVector(repeating: a1[kk])
+            multiplyAdd(&c10, x, b0); multiplyAdd(&c11, x, b1)
+            x = GEMMVector(repeating: a2[kk])
+            multiplyAdd(&c20, x, b0); multiplyAdd(&c21, x, b1)
+            x = GEMMVector(repeating: a3[kk])
+            multiplyAdd(&c30, x, b0); multiplyAdd(&c31, x, b1)
+            x = GEMMVector(repeating: a4[kk])
+            multiplyAdd(&c40, x, b0); multiplyAdd(&c41, x, b1)
+            x = GEMMVector(repeating: a5[kk])
+            multiplyAdd(&c50, x, b0); multiplyAdd(&c51, x, b1)
+            bp += 16
+        }
+    }
+    storeVector(c, c00); storeVector(c + 8, c01)
+    storeVector(c + ldc, c10); storeVector(c + ldc + 8, c11)
+    storeVector(c + 2 * ldc, c20); storeVector(c + 2 * ldc + 8, c21)
+    storeVector(c + 3 * ldc, c30); storeVector(c + 3 * ldc + 8, c31)
+    storeVector(c + 4 * ldc, c40); storeVector(c + 4 * ldc + 8, c41)
+    storeVector(c + 5 * ldc, c50); storeVector(c + 5 * ldc + 8, c51)
+}
+#else
+@inline(never)
+@_optimize(speed)
+func indirectMicroKernel(
+    _ taps: Int, _ cg: Int, _ ind: UnsafePointer<UnsafePointer<Float>>, _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, accumulate: Bool, initial: UnsafePointer<Float>
+) {
+    var c0: GEMMVector, c1: GEMMVector, c2: GEMMVector, c3: GEMMVector, c4: GEMMVector, c5: GEMMVector
+    if accumulate {
+        c0 = loadVector(c); c1 = loadVector(c + ldc); c2 = loadVector(c + 2 * ldc)
+        c3 = loadVector(c + 3 * ldc); c4 = loadVector(c + 4 * ldc); c5 = loadVector(c + 5 * ldc)
+    } else {
+        let i0 = loadVector(initial)
+        c0 = i0; c1 = i0; c2 = i0; c3 = i0; c4 = i0; c5 = i0
+    }
+    var bp = b
+    var ip = ind
+    for _ in 0..<taps {
+        let a0 = ip[0], a1 = ip[1], a2 = ip[2], a3 = ip[3], a4 = ip[4], a5 = ip[5]
+        ip += 6
+        for kk in 0..<cg {
+            let b0 = loadVector(bp)
+            multiplyAdd(&c0, GEMMVector(repeating: a0[kk]), b0)
+            multiplyAdd(&c1, GEMMVector(repeating: a1[kk]), b0)
+            multiplyAdd(&c2, GEMMVector(repeating: a2[kk]), b0)
+            multiplyAdd(&c3, GEMMVector(repeating: a3[kk]), b0)
+            multiplyAdd(&c4, GEMMVector(repeating: a4[kk]), b0)
+            multiplyAdd(&c5, GEMMVector(repeating: a5[kk]), b0)
+            bp += 8
+        }
     }
     storeVector(c, c0); storeVector(c + ldc, c1); storeVector(c + 2 * ldc, c2)
     storeVector(c + 3 * ldc, c3); storeVector(c + 4 * ldc, c4); storeVector(c + 5 * ldc, c5)

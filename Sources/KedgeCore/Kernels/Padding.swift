@@ -2,6 +2,7 @@
 
 /// out[b, z, y, x, :] = x[b, z + origin.d, y + origin.h, x + origin.w, :] where that lies inside the input,
 /// else 0. A positive origin crops, a negative one pads.
+@_optimize(speed)
 func copyRegion(
     _ x: UnsafePointer<Float>, batch: Int, input: Dims3, channels c: Int, output: Dims3, origin: Dims3,
     out: UnsafeMutablePointer<Float>

@@ -7,6 +7,7 @@ enum PoolKind {
 }
 
 /// `out` (batch, output..., channels) pooled from `x` (batch, input..., channels).
+@_optimize(speed)
 func pool(
     _ x: UnsafePointer<Float>, channels: Int, geometry g: ConvGeometry, kind: PoolKind, out: UnsafeMutablePointer<Float>
 ) {
@@ -69,6 +70,7 @@ func pool(
 }
 
 /// Max or mean over all spatial positions: (batch, pixels, channels) -> (batch, channels).
+@_optimize(speed)
 func globalPool(
     _ x: UnsafePointer<Float>, batch: Int, pixels: Int, channels c: Int, kind: PoolKind, out: UnsafeMutablePointer<Float>
 ) {

@@ -3,6 +3,7 @@
 // `ops.image.resize`, tf-keras through `backend.resize_images`): half-pixel centers, no antialiasing.
 
 /// out[b, z, y, x, :] = x[b, z / factor.d, y / factor.h, x / factor.w, :].
+@_optimize(speed)
 func repeatUpsample(
     _ x: UnsafePointer<Float>, batch: Int, input: Dims3, channels c: Int, factor: Dims3, out: UnsafeMutablePointer<Float>
 ) {
@@ -29,6 +30,7 @@ func repeatUpsample(
 }
 
 /// `tf.image.resize(..., "bilinear")` of (batch, inH, inW, c) to (batch, outH, outW, c).
+@_optimize(speed)
 func resizeBilinear(
     _ x: UnsafePointer<Float>, batch: Int, inH: Int, inW: Int, channels c: Int, outH: Int, outW: Int,
     out: UnsafeMutablePointer<Float>
@@ -74,6 +76,7 @@ func resizeBilinear(
 /// `tf.image.resize(..., "bicubic")` without antialiasing: TF's resize_bicubic with half-pixel centers, Keys'
 /// cubic with a = -0.5 read from TF's 1024-entry table, taps outside the image weighted 0 and the rest
 /// renormalised.
+@_optimize(speed)
 func resizeBicubic(
     _ x: UnsafePointer<Float>, batch: Int, inH: Int, inW: Int, channels c: Int, outH: Int, outW: Int,
     out: UnsafeMutablePointer<Float>

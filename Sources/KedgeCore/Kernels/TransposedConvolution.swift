@@ -24,6 +24,7 @@ struct TransposedConvWeights {
 }
 
 /// `out` (batch, output..., outChannels) = activation(conv_transpose(x) + bias); `x` is (batch, input..., in).
+@_optimize(speed)
 func convolveTransposed(
     _ x: UnsafePointer<Float>, geometry g: ConvGeometry, weights: TransposedConvWeights, bias: UnsafePointer<Float>?,
     activation: Activation, out: UnsafeMutablePointer<Float>

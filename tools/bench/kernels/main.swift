@@ -34,5 +34,33 @@ func benchGEMM(_ m: Int, _ n: Int, _ k: Int) {
     print("sgemm \(m)x\(n)x\(k): \(Int(2.0 * Double(m * n * k) / t / 1e9)) GFLOP/s")
 }
 
-let args = CommandLine.arguments.dropFirst()
-benchGEMM(512, 512, 512)
+/// A same-padded, stride-1 convolution over (1, d, h, w, c) -> (1, d, h, w, f).
+func benchConv(_ name: String, input: Dims3, c: Int, f: Int, window: Dims3) {
+    let g = ConvGeometry(
+        batch: 1, input: input, window: window, stride: Dims3(1, 1, 1), dilation: Dims3(1, 1, 1), padding: .same)
+    let x = randomArray(input.product * c, seed: 3)
+    let w = ConvWeights(
+        kernel: randomArray(window.product * c * f, seed: 4), window: window, inChannelsPerGroup: c, outChannels: f,
+        groups: 1, bias: randomArray(f, seed: 5))
+    var out = [Float](repeating: 0, count: g.outputPixels * f)
+    let t = seconds {
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                convolve(xp.baseAddress!, geometry: g, weights: w, activation: .plainReLU, out: op.baseAddress!)
+            }
+        }
+    }
+    let flops = 2.0 * Double(g.outputPixels * f * window.product * c)
+    print("\(name): \(Int(flops / t / 1e9)) GFLOP/s (\(Int(t * 1e6)) us)")
+}
+
+/// Every benchmark, or those whose name contains the first argument.
+let filter = CommandLine.arguments.dropFirst().first ?? ""
+func run(_ name: String, _ body: () -> Void) { if filter.isEmpty || name.contains(filter) { body() } }
+run("sgemm 512") { benchGEMM(512, 512, 512) }
+run("sgemm tall") { benchGEMM(32768, 16, 432) }
+run("conv2d 56") { benchConv("conv2d 56x56x64 -> 64, 3x3", input: Dims3(1, 56, 56), c: 64, f: 64, window: Dims3(1, 3, 3)) }
+run("conv2d 112") { benchConv("conv2d 112x112x3 -> 32, 3x3", input: Dims3(1, 112, 112), c: 3, f: 32, window: Dims3(1, 3, 3)) }
+run("conv2d 28 1x1") { benchConv("conv2d 28x28x128 -> 128, 1x1", input: Dims3(1, 28, 28), c: 128, f: 128, window: Dims3(1, 1, 1)) }
+run("conv3d 32") { benchConv("conv3d 32^3x16 -> 16, 3x3x3", input: Dims3(32, 32, 32), c: 16, f: 16, window: Dims3(3, 3, 3)) }
+run("conv3d 64") { benchConv("conv3d 64^3x1 -> 8, 3x3x3", input: Dims3(64, 64, 64), c: 1, f: 8, window: Dims3(3, 3, 3)) }
