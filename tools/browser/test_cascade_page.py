@@ -12,7 +12,10 @@
 5. the heatmap overlay toggles, clicking a candidate jumps to its slice, and the screenshot is not blank.
 
     python3 tools/browser/test_cascade_page.py [--kedge .build/debug/kedge] [--models models/cascade]
-        [--screenshots .build/browser] [--json timings.json]
+        [--screenshots .build/browser] [--json results.json] [--bench N]
+
+With --bench N the sample is also run N more times in the page and N times natively, and the median time of each
+stage goes into the --json file (docs/BENCHMARKS-cascade.md).
 
 Needs chromium + chromium-driver + selenium (tools/setup.sh) and pydicom (installed with pip when missing).
 """
@@ -271,12 +274,47 @@ def page_report(driver):
     return driver.execute_script("return window.kedgeCascade.report")
 
 
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2])
+
+
+def bench(driver, kedge, models, demo, n):
+    """Median per-stage times of n runs of the sample in the page (wasm in its worker) and natively."""
+    from selenium.webdriver.common.by import By
+
+    page = []
+    for i in range(n):
+        driver.find_element(By.ID, "open-sample").click()
+        st, _ = wait_state(driver, ("done", "error"), 600)
+        if st != "done":
+            raise Failure("bench run %d of the sample failed" % i)
+        page.append(page_report(driver)["timings_ms"])
+        time.sleep(0.2)
+    native = []
+    for i in range(n):
+        out = subprocess.run([kedge, "cascade", models, "--volume", demo, "--json"], capture_output=True, text=True,
+                             cwd=ROOT, check=True)
+        native.append(json.loads(out.stdout)["timings_ms"])
+    stages = driver.execute_script("return window.kedgeCascade.info.stages")
+    out = {"runs": n, "stages": stages,
+           "page_ms": {k: median([t[k] for t in page]) for k in stages},
+           "native_ms": {k: median([t[k] for t in native]) for k in stages}}
+    out["page_ms"]["total"] = median([sum(t.values()) for t in page])
+    out["native_ms"]["total"] = median([sum(t.values()) for t in native])
+    for k in stages + ["total"]:
+        log("bench %-11s page %8.1f ms   native %8.1f ms" % (k, out["page_ms"][k], out["native_ms"][k]))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kedge", help="the kedge binary (default: the newest of .build/release and .build/debug)")
     ap.add_argument("--models", default=os.path.join(ROOT, "models", "cascade"), help="the cascade folder to serve")
     ap.add_argument("--screenshots", default=os.path.join(ROOT, ".build", "browser"))
     ap.add_argument("--json", help="write the page's stage timings and results here")
+    ap.add_argument("--bench", type=int, default=0, help="also time N more runs of the sample, in the page and natively")
     a = ap.parse_args()
 
     ensure_python_packages()
@@ -424,6 +462,8 @@ def main():
         check("/bundles/" in seen and ".wasm" in seen and any(r["target"] == "worker" for r in loaded),
               "the worker's requests (kedge.wasm, the bundles) are recorded too")
         results["requests"] = [r["method"] + " " + r["url"].replace(base, "") for r in loaded]
+        if a.bench:
+            results["bench"] = bench(driver, kedge, models, demo, a.bench)
     finally:
         try:
             for e in driver.get_log("browser"):

@@ -105,7 +105,7 @@ test('the module exports the cascade ABI', { skip: missing ?? false }, async () 
   assert.deepEqual(runner.stages, ['sex', 'roi', 'candidates', 'fp', 'select', 'box', 'malignancy', 'meta'])
 })
 
-test('wasm matches native on every held-out volume and the demo (final probability within 1e-5)', { skip: missing ?? false, timeout: 3600_000 }, async () => {
+test('wasm matches native on every held-out volume and the demo (final probability within 1e-5)', { skip: missing ?? false, timeout: 3600_000 }, async t => {
   const r = await cascade()
   assert.ok(volumes.length >= 21 || process.env.KEDGE_CASCADE_VOLUMES, `expected >= 20 held-out volumes in ${VOLUMES_DIR} plus the demo, found ${volumes.length}`)
   let worst = 0
@@ -121,7 +121,7 @@ test('wasm matches native on every held-out volume and the demo (final probabili
     compareReports(w, n, label)
     worst = Math.max(worst, Math.abs(w.probability - n.probability))
   }
-  console.log(`# ${volumes.length} volumes: max |wasm - native| of the final probability ${worst.toExponential(2)}`)
+  t.diagnostic(`${volumes.length} volumes: max |wasm - native| of the final probability ${worst.toExponential(2)}`)
 })
 
 test('stage by stage gives byte-identical reports to the one-call Cascade.run', { skip: missing ?? false, timeout: 600_000 }, async () => {
