@@ -8,6 +8,10 @@ flags=()
 if [ "${1:-}" = fma ]; then flags=(-Xcc -mavx2 -Xcc -mfma -DKEDGE_FMA); shift; fi
 out=.build/kernels-bench
 mkdir -p .build
+# Compile a snapshot, so that edits made meanwhile by others do not abort the build.
+src=$(mktemp -d)
+trap 'rm -rf "$src"' EXIT
+cp -r Sources/KedgeCore "$src/"
 swiftc -O -wmo -swift-version 5 -enable-experimental-feature Extern -module-name KedgeCore "${flags[@]}" \
-    $(find Sources/KedgeCore -name '*.swift') tools/bench/kernels/main.swift -o "$out" -lm
+    $(find "$src/KedgeCore" -name '*.swift') tools/bench/kernels/main.swift -o "$out" -lm
 "$out" "$@"

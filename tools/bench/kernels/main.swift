@@ -54,6 +54,30 @@ func benchConv(_ name: String, input: Dims3, c: Int, f: Int, window: Dims3) {
     print("\(name): \(Int(flops / t / 1e9)) GFLOP/s (\(Int(t * 1e6)) us)")
 }
 
+/// A same-padded depthwise 3x3 convolution over (1, h, w, c), ReLU6 fused (MobileNet's shape).
+func benchDepthwise(_ name: String, h: Int, w: Int, c: Int, stride: Int) {
+    let g = ConvGeometry(
+        batch: 1, input: Dims3(1, h, w), window: Dims3(1, 3, 3), stride: Dims3(1, stride, stride),
+        dilation: Dims3(1, 1, 1), padding: .same)
+    let x = randomArray(h * w * c, seed: 6), k = randomArray(9 * c, seed: 7), b = randomArray(c, seed: 8)
+    var out = [Float](repeating: 0, count: g.outputPixels * c)
+    let relu6 = Activation.relu(negativeSlope: 0, maxValue: 6, threshold: 0)
+    let t = seconds {
+        x.withUnsafeBufferPointer { xp in
+            k.withUnsafeBufferPointer { kp in
+                b.withUnsafeBufferPointer { bp in
+                    out.withUnsafeMutableBufferPointer { op in
+                        depthwiseConvolve(
+                            xp.baseAddress!, channels: c, geometry: g, kernel: kp.baseAddress!, bias: bp.baseAddress!,
+                            activation: relu6, out: op.baseAddress!)
+                    }
+                }
+            }
+        }
+    }
+    print("\(name): \(Int(2.0 * Double(g.outputPixels * c * 9) / t / 1e9)) GFLOP/s (\(Int(t * 1e6)) us)")
+}
+
 /// Every benchmark, or those whose name contains the first argument.
 let filter = CommandLine.arguments.dropFirst().first ?? ""
 func run(_ name: String, _ body: () -> Void) { if filter.isEmpty || name.contains(filter) { body() } }
@@ -64,3 +88,5 @@ run("conv2d 112") { benchConv("conv2d 112x112x3 -> 32, 3x3", input: Dims3(1, 112
 run("conv2d 28 1x1") { benchConv("conv2d 28x28x128 -> 128, 1x1", input: Dims3(1, 28, 28), c: 128, f: 128, window: Dims3(1, 1, 1)) }
 run("conv3d 32") { benchConv("conv3d 32^3x16 -> 16, 3x3x3", input: Dims3(32, 32, 32), c: 16, f: 16, window: Dims3(3, 3, 3)) }
 run("conv3d 64") { benchConv("conv3d 64^3x1 -> 8, 3x3x3", input: Dims3(64, 64, 64), c: 1, f: 8, window: Dims3(3, 3, 3)) }
+run("depthwise 112") { benchDepthwise("depthwise 112x112x32 3x3", h: 112, w: 112, c: 32, stride: 1) }
+run("depthwise 14") { benchDepthwise("depthwise 14x14x576 3x3", h: 14, w: 14, c: 576, stride: 1) }
