@@ -53,6 +53,7 @@ typealias GEMMPackA = (_ dst: UnsafeMutablePointer<Float>, _ m0: Int, _ mc: Int,
 
 /// `c[i*ldc + j] = act(sum_k A[i,k] B[k,j] + bias[j])` for i < m, j < weights.n.
 /// Non-pointwise activations (softmax) are left to the caller.
+@inline(__always)
 @_optimize(speed)
 func gemm(
     m: Int, weights: PackedWeights, c: UnsafeMutablePointer<Float>, ldc: Int, activation: Activation,

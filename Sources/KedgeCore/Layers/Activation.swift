@@ -106,6 +106,7 @@ public enum Activation: Equatable {
 
     /// Applies a pointwise activation in place to `count` contiguous floats.
     @inline(__always)
+    @_optimize(speed)
     public func applyPointwise(_ p: UnsafeMutablePointer<Float>, count: Int) {
         switch self {
         case .linear, .softmax, .logSoftmax:

@@ -95,6 +95,8 @@ private enum NormalizationMath {
     }
 
     /// `dst = src * scale[c] + shift[c]` over a (outer, c, inner) layout; src and dst may be the same memory.
+    @inline(never)
+    @_optimize(speed)
     static func scaleShift(
         _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, outer: Int, c: Int, inner: Int,
         _ scale: UnsafePointer<Float>, _ shift: UnsafePointer<Float>
