@@ -111,7 +111,15 @@ func gemm(
                                 if accumulate {
                                     for r in 0..<rows { for q in 0..<cols { tile[r * nr + q] = cp[r * ldc + q] } }
                                 }
-                                gemmMicroKernel(kc, ap, bp, tile, nr, accumulate: accumulate, initial: initial)
+                                if rows < mr {
+                                    for r in 0..<rows {
+                                        gemmRowKernel(
+                                            kc, ap + r, aStride: mr, bp, tile + r * nr, accumulate: accumulate,
+                                            initial: initial)
+                                    }
+                                } else {
+                                    gemmMicroKernel(kc, ap, bp, tile, nr, accumulate: accumulate, initial: initial)
+                                }
                                 for r in 0..<rows {
                                     let dst = cp + r * ldc
                                     for q in 0..<cols { dst[q] = tile[r * nr + q] }
@@ -129,14 +137,99 @@ func gemm(
     }
 }
 
-/// `gemm` with A a row-major matrix with leading dimension `lda`.
+/// `gemm` with A a row-major matrix with leading dimension `lda`. With few B panels, packing A would cost as much
+/// as the product itself (it is not reused across panels), so the rows are read in place through the indirect
+/// micro-kernel instead.
 @_optimize(speed)
 func gemm(
     m: Int, a: UnsafePointer<Float>, lda: Int, weights: PackedWeights, c: UnsafeMutablePointer<Float>, ldc: Int,
     activation: Activation
 ) {
+    if weights.n <= gemmUnpackedMaxColumns && weights.k > 0 {
+        gemmUnpackedA(m: m, a: a, lda: lda, weights: weights, c: c, ldc: ldc, activation: activation)
+        return
+    }
     gemm(m: m, weights: weights, c: c, ldc: ldc, activation: activation) { dst, m0, mc, k0, kc in
         packRowMajorA(dst, a: a, lda: lda, m0: m0, mc: mc, k0: k0, kc: kc)
+    }
+}
+
+let gemmUnpackedMaxColumns = 2 * gemmNR
+
+/// The GEMM loop nest over A read in place: each MR-row step hands the indirect micro-kernel the rows' pointers.
+@_optimize(speed)
+func gemmUnpackedA(
+    m: Int, a: UnsafePointer<Float>, lda: Int, weights: PackedWeights, c: UnsafeMutablePointer<Float>, ldc: Int,
+    activation: Activation
+) {
+    let k = weights.k
+    let n = weights.n
+    let mr = gemmMR
+    let nr = gemmNR
+    let act = activation
+    let applyAct = act.isPointwise && !act.isLinear
+    if m == 0 || n == 0 { return }
+    let rowsPtr = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: mr)
+    defer { rowsPtr.deallocate() }
+    let tile = UnsafeMutablePointer<Float>.allocate(capacity: mr * nr)
+    defer { tile.deallocate() }
+    let panelCount = (n + nr - 1) / nr
+    weights.bias.withUnsafeBufferPointer { biasBuf in
+        weights.panels.withUnsafeBufferPointer { panelBuf in
+            let bias = biasBuf.baseAddress!
+            let panels = panelBuf.baseAddress!
+            var m0 = 0
+            while m0 < m {
+                let mc = min(gemmMC, m - m0)
+                var k0 = 0
+                while k0 < k {
+                    let kc = min(gemmKC, k - k0)
+                    let accumulate = k0 > 0
+                    let last = k0 + kc == k
+                    for j in 0..<panelCount {
+                        let bp = panels + (j * k + k0) * nr
+                        let cols = min(nr, n - j * nr)
+                        let initial = bias + j * nr
+                        var r0 = 0
+                        while r0 < mc {
+                            let rows = min(mr, mc - r0)
+                            let ap = a + (m0 + r0) * lda + k0
+                            let cp = c + (m0 + r0) * ldc + j * nr
+                            if rows == mr && cols == nr {
+                                for r in 0..<mr { rowsPtr[r] = ap + r * lda }
+                                indirectMicroKernel(1, kc, rowsPtr, bp, cp, ldc, accumulate: accumulate, initial: initial)
+                                if last && applyAct {
+                                    for r in 0..<mr { act.applyPointwise(cp + r * ldc, count: nr) }
+                                }
+                            } else {
+                                if accumulate {
+                                    for r in 0..<rows { for q in 0..<cols { tile[r * nr + q] = cp[r * ldc + q] } }
+                                }
+                                if rows < mr {
+                                    for r in 0..<rows {
+                                        gemmRowKernel(
+                                            kc, ap + r * lda, aStride: 1, bp, tile + r * nr, accumulate: accumulate,
+                                            initial: initial)
+                                    }
+                                } else {
+                                    for r in 0..<mr { rowsPtr[r] = ap + r * lda }
+                                    indirectMicroKernel(
+                                        1, kc, rowsPtr, bp, tile, nr, accumulate: accumulate, initial: initial)
+                                }
+                                for r in 0..<rows {
+                                    let dst = cp + r * ldc
+                                    for q in 0..<cols { dst[q] = tile[r * nr + q] }
+                                    if last && applyAct { act.applyPointwise(dst, count: cols) }
+                                }
+                            }
+                            r0 += mr
+                        }
+                    }
+                    k0 += kc
+                }
+                m0 += mc
+            }
+        }
     }
 }
 

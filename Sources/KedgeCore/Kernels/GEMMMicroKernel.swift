@@ -5,6 +5,9 @@
 //   becomes an `fmaf` call per lane where the target has no FMA instruction, e.g. wasm).
 // - `-D KEDGE_FMA` together with `-Xcc -mavx2 -Xcc -mfma`: 6 x 16 with fused multiply-adds on 256-bit registers
 //   (the BLIS Haswell shape).
+// On arm64 the 6 x 8 shape uses fused multiply-adds, which every arm64 CPU has.
+// Fewer than MR rows (the bottom edge, or a whole product with m < 6 such as Dense or a recurrent step on a
+// small batch) run the one-row kernel once per row instead of wasting a full register block.
 
 let gemmMR = 6
 #if KEDGE_FMA
@@ -28,7 +31,8 @@ typealias GEMMVector = SIMD8<Float>
 }
 
 @inline(__always) func multiplyAdd(_ acc: inout GEMMVector, _ a: GEMMVector, _ b: GEMMVector) {
-    #if KEDGE_FMA
+    #if KEDGE_FMA || arch(arm64)
+    // Every arm64 CPU has fused multiply-add (fmla), so `addingProduct` is one instruction there.
     acc = acc.addingProduct(a, b)
     #else
     acc += a * b
@@ -208,3 +212,43 @@ func indirectMicroKernel(
     storeVector(c + 3 * ldc, c3); storeVector(c + 4 * ldc, c4); storeVector(c + 5 * ldc, c5)
 }
 #endif
+
+/// One row of the register block: `c[0..<NR] = start + sum_k a[k * aStride] * b[k]`, for row tails.
+@_optimize(speed)
+@inline(never)
+func gemmRowKernel(
+    _ kc: Int, _ a: UnsafePointer<Float>, aStride: Int, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+    accumulate: Bool, initial: UnsafePointer<Float>
+) {
+    #if KEDGE_FMA
+    var c0 = accumulate ? loadVector(c) : loadVector(initial)
+    var c1 = accumulate ? loadVector(c + 8) : loadVector(initial + 8)
+    var ap = a
+    var bp = b
+    for _ in 0..<kc {
+        let x = GEMMVector(repeating: ap[0])
+        multiplyAdd(&c0, x, loadVector(bp))
+        multiplyAdd(&c1, x, loadVector(bp + 8))
+        ap += aStride
+        bp += 16
+    }
+    storeVector(c, c0)
+    storeVector(c + 8, c1)
+    #else
+    // Two accumulators over alternate k steps hide the add latency.
+    var c0 = accumulate ? loadVector(c) : loadVector(initial)
+    var c1 = GEMMVector(repeating: 0)
+    var ap = a
+    var bp = b
+    var k = 0
+    while k + 1 < kc {
+        multiplyAdd(&c0, GEMMVector(repeating: ap[0]), loadVector(bp))
+        multiplyAdd(&c1, GEMMVector(repeating: ap[aStride]), loadVector(bp + 8))
+        ap += 2 * aStride
+        bp += 16
+        k += 2
+    }
+    if k < kc { multiplyAdd(&c0, GEMMVector(repeating: ap[0]), loadVector(bp)) }
+    storeVector(c, c0 + c1)
+    #endif
+}
