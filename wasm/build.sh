@@ -2,16 +2,25 @@
 # Builds web/kedge.wasm's source of truth: all of Sources/KedgeCore plus Sources/KedgeWasm (the C ABI), compiled as
 # one Embedded-Swift module for wasm32 with SIMD128, linked against Debian's wasi-libc (malloc, memcpy, libm) so
 # the module imports nothing. Writes wasm/out/kedge.wasm and prints its size and its count of f32x4 instructions.
+# Also writes wasm/out/kedge-relaxed.wasm: the same with relaxed SIMD (f32x4.relaxed_madd in the GEMM and depthwise
+# kernels, -D KEDGE_RELAXED_SIMD), which kedge-fetch.js loads instead where WebAssembly.validate accepts relaxed
+# SIMD (Chromium; node 20 only with --experimental-wasm-relaxed-simd). Debian's wasm-opt cannot read relaxed SIMD,
+# so that variant is not run through it (it is ~20% larger raw, ~8% gzipped).
 #
-#   wasm/build.sh                  optimised build: swiftc -Osize, then binaryen's wasm-opt -Oz
+#   wasm/build.sh                  optimised build: swiftc -Osize, then binaryen's wasm-opt -Oz; then the relaxed variant
+#   KEDGE_WASM_RELAXED=0 wasm/build.sh    skip the relaxed variant
 #   wasm/build.sh --check          compile and link only (no wasm-opt, no stats): the core must stay
 #                                  Embedded-Swift compatible and need no C symbol wasi-libc lacks
 #   wasm/build.sh --compare        build with -O and -Osize, with and without wasm-opt, and print the sizes
 #   wasm/build.sh --sizes          build, then list code bytes per Swift type (wasm/sizes.py)
 #   KEDGE_WASM_OPT=-O wasm/build.sh     KEDGE_WASM_OUT=path/kedge.wasm wasm/build.sh
 #
-# Why -Osize: -O is ~11% larger. -Osize turns off LLVM's loop auto-vectoriser, so hot loops that are not written
-# with SIMD types should carry @_optimize(speed) (which restores it per function).
+# Why -Osize: -O is ~16% larger (927 vs 800 KB) for ~5% more speed. -Osize marks every function optsize, which turns
+# off LLVM's loop vectoriser and shrinks inlining, so the kernels carry @_optimize(speed) (docs/BENCHMARKS-web.md:
+# 3-26% faster per model for +14 KB). Two traps: closures, and the copies the SIL optimiser makes when it
+# specialises a function on a closure argument, do NOT inherit @_optimize(speed) (they come out optsize); a
+# speed-mode function that takes a closure should be @inline(__always) into speed-mode callers (as `gemm` is), and
+# a hot loop must not sit in a closure (withUnsafeBufferPointer bodies are fine when they get inlined).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,13 +68,17 @@ mapfile -t EXPORTS < <(grep -rhoE '@_cdecl\("kedge_[A-Za-z0-9_]+"\)' Sources/Ked
 [ ${#EXPORTS[@]} -gt 0 ] || { echo "wasm/build.sh: no @_cdecl exports found in Sources/KedgeWasm" >&2; exit 1; }
 
 # One module named KedgeCore (the core qualifies names with it), with KedgeWasm compiled into it.
-compile() { # $1 = optimisation flag, $2 = object file
+compile() { # $1 = optimisation flag, $2 = object file, then extra swiftc flags
+    local opt=$1 obj=$2
+    shift 2
     "$SWIFTC" -target wasm32-unknown-none-wasm \
         -enable-experimental-feature Embedded -enable-experimental-feature Extern \
         -wmo -parse-as-library -module-name KedgeCore -D KEDGE_WASM_SINGLE_MODULE \
         -Xfrontend -disable-stack-protector -Xcc -msimd128 -Xcc -mbulk-memory \
-        "$1" -c "${SOURCES[@]}" -o "$2"
+        "$@" "$opt" -c "${SOURCES[@]}" -o "$obj"
 }
+# The relaxed-SIMD variant: Builtin.int_wasm_relaxed_madd needs the Builtin module (Kernels/RelaxedSIMD.swift).
+RELAXED_FLAGS=(-D KEDGE_RELAXED_SIMD -Xcc -mrelaxed-simd -enable-experimental-feature BuiltinModule)
 
 link() { # $1 = object file, $2 = wasm, $3 = --strip-all (default) or --no-strip
     local exports=(--export=_initialize) strip=(--strip-all)
@@ -76,10 +89,10 @@ link() { # $1 = object file, $2 = wasm, $3 = --strip-all (default) or --no-strip
         "$WASI/crt1-reactor.o" "$1" "$UNICODE" "$WASI/libc.a" "$BUILTINS" -o "$2"
     # A module that imports anything (WASI stdio, an unresolved symbol) would not instantiate without glue.
     local imports
-    imports=$(wasm2wat "$2" | grep -c '^ *(import' || true)
+    imports=$(wasm2wat --enable-all "$2" | grep -c '^ *(import' || true)
     if [ "$imports" != 0 ]; then
         echo "wasm/build.sh: $2 imports $imports function(s); it must import nothing:" >&2
-        wasm2wat "$2" | grep '^ *(import' >&2
+        wasm2wat --enable-all "$2" | grep "^ *(import" >&2
         exit 1
     fi
 }
@@ -95,6 +108,7 @@ optimise() { # $1 = in, $2 = out
 
 size_of() { stat -c %s "$1"; }
 f32x4_of() { wasm2wat --enable-all "$1" | grep -c 'f32x4\.' || true; }
+relaxed_of() { wasm2wat --enable-all "$1" | grep -c 'relaxed_' || true; }
 
 case $mode in
 check)
@@ -126,5 +140,14 @@ build)
     optimise "$OUT_DIR/kedge.linked.wasm" "$OUT"
     echo "wasm/build.sh: $OUT ($opt + wasm-opt -Oz, $(( $(date +%s) - t0 )) s): $(size_of "$OUT") bytes" \
         "($(gzip -9c "$OUT" | wc -c) gzipped), $(f32x4_of "$OUT") f32x4 ops, ${#EXPORTS[@]} exports"
+    if [ "${KEDGE_WASM_RELAXED:-1}" != 0 ]; then
+        RELAXED_OUT=${OUT%.wasm}-relaxed.wasm
+        t0=$(date +%s)
+        compile "$opt" "$OUT_DIR/kedge-relaxed.o" "${RELAXED_FLAGS[@]}"
+        link "$OUT_DIR/kedge-relaxed.o" "$RELAXED_OUT"
+        echo "wasm/build.sh: $RELAXED_OUT ($opt, relaxed SIMD, no wasm-opt, $(( $(date +%s) - t0 )) s):" \
+            "$(size_of "$RELAXED_OUT") bytes ($(gzip -9c "$RELAXED_OUT" | wc -c) gzipped)," \
+            "$(relaxed_of "$RELAXED_OUT") relaxed SIMD ops"
+    fi
     ;;
 esac

@@ -1,7 +1,7 @@
 // Getting bytes: bundle files and kedge.wasm, from URLs (streaming fetch with progress), from disk in node, or
 // from bytes/Blobs the page already has (a dropped file). Shared by kedge.js (inline mode) and the worker.
 
-import { KedgeError } from './kedge-runtime.js'
+import { KedgeError, relaxedSimdSupported, relaxedVariantOf } from './kedge-runtime.js'
 
 export const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined' &&
   typeof WorkerGlobalScope === 'undefined'
@@ -87,11 +87,14 @@ export async function loadBundle(filepaths, { headers = {}, onProgress = () => {
 
 /**
  * kedge.wasm as bytes or a Module. Without an explicit source: `kedge.wasm` next to kedge.js, else the build
- * output of a source checkout (`../wasm/out/kedge.wasm`).
+ * output of a source checkout (`../wasm/out/kedge.wasm`). Where the engine runs relaxed SIMD, each location named
+ * `kedge.wasm` is first tried as `kedge-relaxed.wasm` beside it (`variant`: 'auto'; 'simd128' never does).
  */
-export async function loadWasm(source, headers = {}) {
+export async function loadWasm(source, headers = {}, { variant = 'auto' } = {}) {
   if (typeof WebAssembly !== 'undefined' && source instanceof WebAssembly.Module) return source
-  const candidates = source ? [source] : [new URL('./kedge.wasm', import.meta.url), new URL('../wasm/out/kedge.wasm', import.meta.url)]
+  const plain = source ? [source] : [new URL('./kedge.wasm', import.meta.url), new URL('../wasm/out/kedge.wasm', import.meta.url)]
+  const relaxed = variant !== 'simd128' && relaxedSimdSupported()
+  const candidates = plain.flatMap(c => [relaxed ? relaxedVariantOf(c) : null, c]).filter(Boolean)
   let lastError
   for (const c of candidates) {
     try {

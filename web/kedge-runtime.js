@@ -193,3 +193,30 @@ export class KedgeModelHandle {
 }
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now())
+
+// (module (func (param v128 v128 v128) (result v128) local.get 0 local.get 1 local.get 2 f32x4.relaxed_madd))
+const RELAXED_SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1,
+  0, 10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11])
+let relaxedSimd = null
+
+/**
+ * Whether this engine runs wasm relaxed SIMD, so that kedge-relaxed.wasm (fused multiply-add in the GEMM, ~20%
+ * faster on convolutions) can replace kedge.wasm: Chromium yes, node 20 only with --experimental-wasm-relaxed-simd.
+ */
+export function relaxedSimdSupported() {
+  if (relaxedSimd === null) {
+    try { relaxedSimd = typeof WebAssembly !== 'undefined' && WebAssembly.validate(RELAXED_SIMD_PROBE) } catch { relaxedSimd = false }
+  }
+  return relaxedSimd
+}
+
+/** Where the relaxed-SIMD build sits beside a kedge.wasm location (string path/URL or URL), or null. */
+export function relaxedVariantOf(location) {
+  if (location instanceof URL) {
+    const v = relaxedVariantOf(location.href)
+    return v === null ? null : new URL(v)
+  }
+  if (typeof location !== 'string') return null
+  const m = /(^|\/)kedge\.wasm([?#].*)?$/.exec(location)
+  return m ? location.slice(0, m.index) + m[1] + 'kedge-relaxed.wasm' + (m[2] ?? '') : null
+}

@@ -34,6 +34,8 @@ typealias GEMMVector = SIMD8<Float>
     #if KEDGE_FMA || arch(arm64)
     // Every arm64 CPU has fused multiply-add (fmla), so `addingProduct` is one instruction there.
     acc = acc.addingProduct(a, b)
+    #elseif KEDGE_RELAXED_SIMD
+    acc = relaxedMultiplyAdd(acc, a, b)
     #else
     acc += a * b
     #endif
