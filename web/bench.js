@@ -2,6 +2,7 @@
 // ?report=URL, JSON for scripted runs in headless Chromium).
 
 import { Model } from './kedge.js'
+import { relaxedSimdSupported } from './kedge-runtime.js'
 
 const $ = id => document.getElementById(id)
 const params = new URLSearchParams(location.search)
@@ -24,7 +25,7 @@ function randomInputs(model) {
 
 async function benchOne(name, filepaths, runs, warmup) {
   const t0 = performance.now()
-  const model = new Model({ filepaths, wasm: api?.wasm?.url ?? undefined })
+  const model = new Model({ filepaths, wasm: params.get('wasm') ?? api?.wasm?.url ?? undefined })
   const row = { model: name, inputs: '', loadMs: null, medianMs: null, minMs: null, p90Ms: null, wasmBytes: null, error: null }
   try {
     await model.ready()
@@ -76,7 +77,10 @@ async function go(targets) {
   $('status').textContent = `done: ${results.length} model(s), ${runs} runs each`
   $('go').disabled = false
   const report = params.get('report')
-  if (report) await fetch(report, { method: 'POST', body: JSON.stringify({ userAgent: navigator.userAgent, runs, warmup, results }) })
+  if (report) await fetch(report, { method: 'POST', body: JSON.stringify({
+    userAgent: navigator.userAgent, relaxedSimd: relaxedSimdSupported(), crossOriginIsolated: self.crossOriginIsolated ?? false,
+    runs, warmup, results,
+  }) })
 }
 
 function servedTarget(name) {
