@@ -54,6 +54,14 @@ def crop2d(vol, center, size, dz_offsets, pad):
     return out
 
 
+def box_input(vol, heat, center, s):
+    """The box model's input for one candidate: the windowed HU patch (channels dz_offsets), then the ROI
+    heatmap patch (channels heatmap_dz_offsets, heatmap_pad outside the volume, not windowed)."""
+    hu = window(crop2d(vol, center, tuple(s["patch"]), s["dz_offsets"], s["pad_hu"]), *s["window"])
+    hm = crop2d(heat, center, tuple(s["patch"]), s["heatmap_dz_offsets"], s["heatmap_pad"])
+    return np.concatenate([hu, hm], axis=-1)
+
+
 def sigmoid64(v):
     v = float(v)
     if v >= 0:
@@ -252,8 +260,8 @@ class Cascade:
         # 6. boxes
         s = c["box"]
         if nodules:
-            patches = np.stack([crop2d(vol, n["center"], tuple(s["patch"]), s["dz_offsets"], s["pad_hu"]) for n in nodules])
-            out = np.asarray(self.nets["box"](window(patches, *s["window"])), np.float32).reshape(len(nodules), 4)
+            patches = np.stack([box_input(vol, heat, n["center"], s) for n in nodules])
+            out = np.asarray(self.nets["box"](patches), np.float32).reshape(len(nodules), 4)
             for n, o in zip(nodules, out):
                 n["box_raw"] = [float(v) for v in o]
                 n["box"] = decode_box(n["center"], tuple(s["patch"]), o, self.spacing)

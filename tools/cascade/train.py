@@ -46,7 +46,7 @@ CONFIG = {
                 "output": "probability (sigmoid) per pixel: nodule", "batch": "one item per axial slice z, in order"},
         "fp": {"file": "fp.h5", "format": "keras-h5", "input_shape": ["n", 8, 24, 24, 1], "output_shape": ["n", 1],
                "output": "logit (linear): candidate is a real nodule"},
-        "box": {"file": "box.h5", "format": "keras-h5", "input_shape": ["n", 32, 32, 3], "output_shape": ["n", 4],
+        "box": {"file": "box.h5", "format": "keras-h5", "input_shape": ["n", 32, 32, 4], "output_shape": ["n", 4],
                 "output": "linear (s_cy, s_cx, s_h, s_w) relative to the patch, clamped to [0, 1] by the glue"},
         "malignancy": {"file": "malignancy.h5", "format": "keras-h5", "input_shape": ["n", 32, 32, 3],
                        "output_shape": ["n", 1], "output": "probability (sigmoid): malignant"},
@@ -63,7 +63,7 @@ CONFIG = {
         {"name": "select", "op": "select_nms", "input": "fp", "fp_logit_threshold": 0.0, "nms_radius_mm": 8.0,
          "max_nodules": 5, "order": "fp_logit desc, candidate index asc"},
         {"name": "box", "op": "box_patches", "model": "box", "input": "select", "patch": [32, 32],
-         "dz_offsets": [-1, 0, 1], "pad_hu": -1000.0, "window": LUNG},
+         "dz_offsets": [-1, 0, 1], "pad_hu": -1000.0, "window": LUNG, "heatmap_dz_offsets": [0], "heatmap_pad": 0.0},
         {"name": "malignancy", "op": "classify_patches", "model": "malignancy", "input": "box", "patch": [32, 32],
          "dz_offsets": [-1, 0, 1], "pad_hu": -1000.0, "window": LUNG, "center": "box patch_center"},
         {"name": "features", "op": "features", "input": ["sex", "fp", "select", "box", "malignancy"]},
@@ -71,6 +71,17 @@ CONFIG = {
     ],
     "features": list(glue.FEATURES),
 }
+
+
+def dump_json(v, indent=0):
+    """JSON with objects one key per line and lists of scalars on one line (readable cascade.json)."""
+    pad = " " * indent
+    if isinstance(v, dict):
+        items = ['%s  %s: %s' % (pad, json.dumps(k), dump_json(x, indent + 2)) for k, x in v.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v):
+        return "[\n" + ",\n".join(pad + "  " + dump_json(x, indent + 2) for x in v) + "\n" + pad + "]"
+    return json.dumps(v)
 
 
 def steps():
@@ -143,6 +154,7 @@ def flip_aug(rng, x, axes):
 
 # ---------------------------------------------------------------------------------------------------- stages
 def train_sex(keras, nets, vols, labels, epochs, log):
+    keras.utils.set_random_seed(101)  # per stage: a stage trains the same whether or not others are reused
     s = steps()["sex"]
     x = glue.window(vols, *s["window"])[..., None]
     y = np.array([l["male"] for l in labels], np.float32)
@@ -170,6 +182,7 @@ def dice_bce(tf):
 
 
 def train_roi(keras, tf, nets, vols, maps, epochs, log):
+    keras.utils.set_random_seed(102)  # per stage: a stage trains the same whether or not others are reused
     s = steps()["roi"]
     rng = np.random.default_rng(2)
     pos, neg = [], []
@@ -247,6 +260,7 @@ def fp_dataset(vols, maps, vessel, labels, heats, rng):
 
 
 def train_fp(keras, nets, x, y, epochs, log):
+    keras.utils.set_random_seed(103)  # per stage: a stage trains the same whether or not others are reused
     s = steps()["fp"]
     xw = glue.window(x, *s["window"])[..., None]
     npos = float(y.sum())
@@ -301,7 +315,7 @@ def patch_aug(rng, x, boxes=None):
     return x, b
 
 
-def box_dataset(vols, maps, labels, rng, per_nodule):
+def box_dataset(vols, maps, labels, heats, rng, per_nodule):
     s = steps()["box"]
     size = tuple(s["patch"])
     xs, bs = [], []
@@ -312,7 +326,7 @@ def box_dataset(vols, maps, labels, rng, per_nodule):
                 continue
             for c in jittered_centers(n, mk, rng, per_nodule):
                 rows, cols = np.nonzero(mk[c[0]])
-                xs.append(glue.crop2d(vols[i], c, size, s["dz_offsets"], s["pad_hu"]))
+                xs.append(glue.box_input(vols[i], heats[i], c, s))
                 bs.append(glue.box_target(c, size, rows, cols))
     return np.stack(xs), np.stack(bs)
 
@@ -331,15 +345,17 @@ def target_to_box(c, size, t):
     return (d["y0"], d["x0"], d["y1"], d["x1"])
 
 
-def train_box(keras, nets, x, b, epochs, log):
+def train_box(keras, nets, x, b, epochs, log, frozen=2):
+    """Regression suffers most from batch statistics: half the epochs run with BatchNormalization frozen."""
+    keras.utils.set_random_seed(104)  # per stage: a stage trains the same whether or not others are reused
     s = steps()["box"]
-    xw = glue.window(x, *s["window"])
-    m = nets.box_net(tuple(s["patch"]), len(s["dz_offsets"]))
+    xw = x  # box_input has windowed it already
+    m = nets.box_net(tuple(s["patch"]), len(s["dz_offsets"]) + len(s["heatmap_dz_offsets"]))
     m.compile(optimizer=keras.optimizers.Adam(2e-3), loss="mse")
     rng = np.random.default_rng(4)
     log("  box patches: %d" % len(x))
     for e in range(epochs):
-        if e == epochs - FROZEN_BN_EPOCHS:
+        if e == epochs - frozen:
             freeze_bn(keras, m)
         xa, ba = patch_aug(rng, xw, b)
         h = m.fit(xa, ba, batch_size=32, epochs=1, verbose=0, shuffle=True)
@@ -368,7 +384,8 @@ def malignancy_dataset(vols, maps, labels, unmatched, rng, per_nodule):
     return np.stack(xs), np.array(ys, np.float32)
 
 
-def train_malignancy(keras, nets, x, y, epochs, log):
+def train_malignancy(keras, nets, x, y, epochs, log, frozen=2):
+    keras.utils.set_random_seed(105)  # per stage: a stage trains the same whether or not others are reused
     s = steps()["malignancy"]
     xw = glue.window(x, *s["window"])
     m = nets.malignancy_net(tuple(s["patch"]), len(s["dz_offsets"]))
@@ -376,7 +393,7 @@ def train_malignancy(keras, nets, x, y, epochs, log):
     rng = np.random.default_rng(5)
     log("  malignancy patches: %d malignant, %d not" % (int(y.sum()), int(len(y) - y.sum())))
     for e in range(epochs):
-        if e == epochs - FROZEN_BN_EPOCHS:
+        if e == epochs - frozen:
             freeze_bn(keras, m)
         xa, _ = patch_aug(rng, xw)
         h = m.fit(xa, y, batch_size=32, epochs=1, verbose=0, shuffle=True)
@@ -537,15 +554,15 @@ def main():
     heatsA = timed("roi on A", lambda: heatmaps(models["roi"], volsA))
     rng = np.random.default_rng(11)
     fx, fy, unmatched = timed("fp data", lambda: fp_dataset(volsA, mapsA, vesA, labA, heatsA, rng))
-    del heatsA
     models["fp"] = load("fp") if "fp" in reuse else timed("train fp", lambda: save("fp", train_fp(keras, nets, fx, fy, ep(10), log)))
     del fx, fy
-    bx, bb = box_dataset(volsA, mapsA, labA, rng, 6)
-    models["box"] = load("box") if "box" in reuse else timed("train box", lambda: save("box", train_box(keras, nets, bx, bb, ep(12), log)))
+    bx, bb = box_dataset(volsA, mapsA, labA, heatsA, rng, 6)
+    del heatsA
+    models["box"] = load("box") if "box" in reuse else timed("train box", lambda: save("box", train_box(keras, nets, bx, bb, ep(16), log, frozen=ep(8))))
     del bx, bb
     mx, my = malignancy_dataset(volsA, mapsA, labA, unmatched, rng, 8)
     models["malignancy"] = load("malignancy") if "malignancy" in reuse else timed(
-        "train malignancy", lambda: save("malignancy", train_malignancy(keras, nets, mx, my, ep(14), log)))
+        "train malignancy", lambda: save("malignancy", train_malignancy(keras, nets, mx, my, ep(14), log, frozen=ep(6))))
     del mx, my
 
     # meta-classifier on the cascade's own outputs for set B
@@ -575,8 +592,7 @@ def main():
         return booster.predict(xgb.DMatrix(np.asarray(v, np.float32), feature_names=CONFIG["features"]))
 
     with open(os.path.join(a.out, "cascade.json"), "w") as f:
-        json.dump(CONFIG, f, indent=1)
-        f.write("\n")
+        f.write(dump_json(CONFIG) + "\n")
 
     log("meta-set (B) metrics:")
     for r in resB:
@@ -602,7 +618,7 @@ def write_training_md(a, mC, mB, timings, wall, cpu, imp, labA, labB, labC, mode
         rows = []
         for n in ["sex", "roi", "fp", "box", "malignancy"]:
             p = os.path.join(a.out, n + ".h5")
-            rows.append("| %s | %s | %d | %.0f KB |" % (n, models[n].name, models[n].count_params(), os.path.getsize(p) / 1024))
+            rows.append("| %s.h5 | %s | %d | %.0f KB |" % (n, models[n].name, models[n].count_params(), os.path.getsize(p) / 1024))
         for n in ["meta.json", "meta.ubj"]:
             rows.append("| %s | xgboost | | %.0f KB |" % (n, os.path.getsize(os.path.join(a.out, n)) / 1024))
         return "\n".join(rows)
@@ -672,7 +688,9 @@ XGBoost feature importance (gain): {gain}.
 |---|---|---|
 {tim}
 
-Total: {wall:.0f} s wall, {cpu:.0f} s CPU (process time, all threads).
+Total: {wall:.0f} s wall, {cpu:.0f} s CPU (process time, all threads). The volumes are cached in `--cache`
+(a "data" step of about a second is a cache hit); generating them costs about 0.05 s of CPU per volume,
+so about 40 s for the {len(labA) + len(labB) + len(labC)} volumes of a fresh run.
 """
     with open(os.path.join(a.out, "TRAINING.md"), "w") as f:
         f.write(text)
