@@ -3,7 +3,7 @@
 //
 //   node tools/bench/web_bench.mjs [--models conv2d_net,conv3d_net,res3d,resnet18,mobilenetv2] [--runs 20]
 //       [--warmup 3] [--variants simd128,relaxed] [--dir bench-models] [--kedge .build/release/kedge]
-//       [--chromium PATH] [--timeout 600] [--json out.json]
+//       [--chromium PATH] [--timeout 600] [--json out.json] [--plain FILE.wasm] [--relaxed FILE.wasm]
 //
 // Needs bench-models/<name>.bundle/ (python3 tools/bench/compare_tf.py writes them; it needs .build/release/kedge),
 // wasm/out/kedge.wasm and, for the relaxed variant, wasm/out/kedge-relaxed.wasm (bash wasm/build.sh), and Debian's
@@ -15,7 +15,8 @@
 //
 // Variants: `simd128` serves kedge.wasm under a name the loader never swaps; `relaxed` serves it as
 // /wasm/auto/kedge.wasm with kedge-relaxed.wasm beside it, so the page's loader picks the relaxed build exactly as
-// it would for a user (the column says which file the worker actually fetched).
+// it would for a user (the column says which file the worker actually fetched). --plain/--relaxed time other
+// builds of the two modules (default wasm/out/kedge.wasm and wasm/out/kedge-relaxed.wasm).
 
 import { spawn, execFileSync } from 'node:child_process'
 import { createServer } from 'node:http'
@@ -27,12 +28,13 @@ import { gzipSync } from 'node:zlib'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const USAGE = 'usage: node tools/bench/web_bench.mjs [--models a,b] [--runs N] [--warmup N] [--variants simd128,relaxed] ' +
-  '[--dir bench-models] [--kedge PATH] [--chromium PATH] [--timeout SECONDS] [--json FILE]'
+  '[--dir bench-models] [--kedge PATH] [--chromium PATH] [--timeout SECONDS] [--json FILE] [--plain FILE] [--relaxed FILE]'
 
 function parseArgs(argv) {
   const a = {
     models: 'conv2d_net,conv3d_net,res3d,resnet18,mobilenetv2', runs: 20, warmup: 3, variants: 'simd128,relaxed',
     dir: join(root, 'bench-models'), kedge: join(root, '.build/release/kedge'), chromium: null, timeout: 600, json: null,
+    plain: join(root, 'wasm/out/kedge.wasm'), relaxed: join(root, 'wasm/out/kedge-relaxed.wasm'),
   }
   const rest = [...argv]
   while (rest.length) {
@@ -152,7 +154,7 @@ async function main() {
       }
     }
   }
-  const plain = join(root, 'wasm/out/kedge.wasm'), relaxed = join(root, 'wasm/out/kedge-relaxed.wasm')
+  const plain = resolve(a.plain), relaxed = resolve(a.relaxed)
   if (!existsSync(plain)) throw new Error(`${plain} is missing: bash wasm/build.sh`)
   if (a.variants.includes('relaxed') && !existsSync(relaxed)) throw new Error(`${relaxed} is missing: bash wasm/build.sh`)
   const modules = { simd128: plain, relaxed }
@@ -214,7 +216,7 @@ async function main() {
   const lines = []
   lines.push(`Chromium: ${userAgent || '?'}; cross-origin isolated: ${isolated}; relaxed SIMD: ${relaxedSupported}; ` +
     `${a.warmup} warm-up + ${a.runs} timed runs, batch 1`)
-  lines.push(Object.entries(sizes).map(([v, s]) => `${v === 'simd128' ? 'kedge.wasm' : 'kedge-relaxed.wasm'} ${s.bytes} bytes ` +
+  lines.push(Object.entries(sizes).map(([v, s]) => `${v} (${modules[v].startsWith(root + sep) ? modules[v].slice(root.length + 1) : modules[v]}) ${s.bytes} bytes ` +
     `(${kb(s.bytes)}), ${s.gzipped} gzipped (${kb(s.gzipped)})`).join('; '))
   lines.push('')
   const head = ['model', 'native median (min) ms']
