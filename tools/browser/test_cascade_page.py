@@ -351,7 +351,9 @@ def main():
         st, dt = wait_state(driver, ("ready", "error"), 300)
         if st == "error":
             raise Failure("the page could not load the cascade: " + driver.find_element(By.ID, "message").text)
-        log("page ready in %.1f s" % (time.time() - t0))
+        ready_s = time.time() - t0
+        downloaded = driver.execute_script("return window.kedgeCascade.info.bytes")
+        log("page ready in %.1f s (%.2f MB of kedge.wasm and models)" % (ready_s, downloaded / 1048576))
         driver.find_element(By.ID, "open-sample").click()
         st, dt = wait_state(driver, ("done", "error"), 600)
         msg = driver.find_element(By.ID, "message").text
@@ -362,7 +364,8 @@ def main():
         check(abs(p_page - native_demo["probability"]) <= 1e-5,
               "sample: page p = %.9f, native p = %.9f (|diff| %.1e <= 1e-5)" % (
                   p_page, native_demo["probability"], abs(p_page - native_demo["probability"])))
-        results["browser"] = {"probability": p_page, "timings_ms": rep["timings_ms"], "wall_s": dt,
+        results["browser"] = {"probability": p_page, "timings_ms": rep["timings_ms"], "wall_s": dt, "ready_s": ready_s,
+                              "downloaded_bytes": downloaded,
                               "user_agent": driver.execute_script("return navigator.userAgent")}
         stages = driver.find_elements(By.CSS_SELECTOR, "#stages li")
         check(len(stages) == 8 and all(li.get_attribute("class") == "done" for li in stages)
