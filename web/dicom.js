@@ -64,11 +64,12 @@ const WANTED = {
   [tagOf(0x0028, 0x0100)]: 'bitsAllocated',
   [tagOf(0x0028, 0x0101)]: 'bitsStored',
   [tagOf(0x0028, 0x0103)]: 'pixelRepresentation',
+  [tagOf(0x0028, 0x0120)]: 'pixelPadding',
   [tagOf(0x0028, 0x1052)]: 'rescaleIntercept',
   [tagOf(0x0028, 0x1053)]: 'rescaleSlope',
 }
 // Value representations of the wanted elements, for implicit-VR files (which do not carry them).
-const US_TAGS = new Set(['samplesPerPixel', 'rows', 'columns', 'bitsAllocated', 'bitsStored', 'pixelRepresentation'])
+const US_TAGS = new Set(['samplesPerPixel', 'rows', 'columns', 'bitsAllocated', 'bitsStored', 'pixelRepresentation', 'pixelPadding'])
 
 const ascii = new TextDecoder('latin1')
 
@@ -230,7 +231,8 @@ function imageOf(info) {
 
 /**
  * The pixel values of one frame in Hounsfield units (Float32Array, rows * columns, row-major), with the rescale
- * applied and the stored bits masked (sign-extended when PixelRepresentation is 1).
+ * applied and the stored bits masked (sign-extended when PixelRepresentation is 1). Pixels equal to
+ * PixelPaddingValue (outside the scanner's field of view, often -2000 or -32768 stored) become air, -1024 HU.
  */
 export function decodePixels(input, info, frame = 0) {
   const b = bytesOf(input)
@@ -244,6 +246,8 @@ export function decodePixels(input, info, frame = 0) {
   const base = info.pixelOffset + frame * n * (bits / 8)
   const out = new Float32Array(n)
   const shift = 32 - stored
+  // PixelPaddingValue is US or SS like the pixels; read as unsigned 16 bits, so sign-extend it for signed pixels.
+  const padding = info.pixelPadding === undefined ? null : signed && bits === 16 ? (info.pixelPadding << 16) >> 16 : info.pixelPadding
   for (let i = 0; i < n; i++) {
     let raw
     if (bits === 16) raw = v.getUint16(base + 2 * i, true)
@@ -251,7 +255,7 @@ export function decodePixels(input, info, frame = 0) {
     else raw = v.getUint32(base + 4 * i, true)
     // Keep the stored bits only; sign-extend from the top stored bit for signed pixels.
     raw = signed ? (raw << shift) >> shift : stored >= 32 ? raw >>> 0 : (raw & ((1 << stored) - 1)) >>> 0
-    out[i] = raw * slope + intercept
+    out[i] = raw === padding ? -1024 : raw * slope + intercept
   }
   return out
 }

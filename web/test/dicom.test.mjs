@@ -227,6 +227,52 @@ test('trilinear resampling: identity, exact on linear ramps, air outside', () =>
   assert.equal(wide[7], ramp[0])
 })
 
+/** A minimal explicit-VR little-endian CT file written here, element by element. */
+function tinyCT({ pixels, rows, cols, signed, padding, intercept = -1024, z = 0 }) {
+  const parts = []
+  const el = (g, e, vr, bytes) => {
+    const long = ['OB', 'OW', 'SQ', 'UN', 'UT'].includes(vr)
+    const h = new DataView(new ArrayBuffer(long ? 12 : 8))
+    h.setUint16(0, g, true); h.setUint16(2, e, true)
+    h.setUint8(4, vr.charCodeAt(0)); h.setUint8(5, vr.charCodeAt(1))
+    if (long) h.setUint32(8, bytes.length, true)
+    else h.setUint16(6, bytes.length, true)
+    parts.push(new Uint8Array(h.buffer), bytes)
+  }
+  const str = t => { const b = new TextEncoder().encode(t.length % 2 ? t + ' ' : t); return b }
+  const u16 = v => { const b = new Uint8Array(2); new DataView(b.buffer).setUint16(0, v & 0xffff, true); return b }
+  parts.push(new Uint8Array(128), new TextEncoder().encode('DICM'))
+  const ts = new TextEncoder().encode('1.2.840.10008.1.2.1\0')
+  el(0x0002, 0x0010, 'UI', ts)
+  el(0x0008, 0x0060, 'CS', str('CT'))
+  el(0x0020, 0x0032, 'DS', str(`0\\0\\${z}`))
+  el(0x0020, 0x0037, 'DS', str('1\\0\\0\\0\\1\\0'))
+  el(0x0028, 0x0010, 'US', u16(rows))
+  el(0x0028, 0x0011, 'US', u16(cols))
+  el(0x0028, 0x0100, 'US', u16(16))
+  el(0x0028, 0x0101, 'US', u16(16))
+  el(0x0028, 0x0103, 'US', u16(signed ? 1 : 0))
+  if (padding !== undefined) el(0x0028, 0x0120, signed ? 'SS' : 'US', u16(padding))
+  el(0x0028, 0x1052, 'DS', str(String(intercept)))
+  el(0x0028, 0x1053, 'DS', str('1'))
+  const px = new Uint8Array(pixels.length * 2)
+  pixels.forEach((v, i) => new DataView(px.buffer).setUint16(2 * i, v & 0xffff, true))
+  el(0x7fe0, 0x0010, 'OW', px)
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let o = 0
+  for (const p of parts) { out.set(p, o); o += p.length }
+  return out
+}
+
+test('PixelPaddingValue pixels become air; signed and unsigned padding', () => {
+  const signed = tinyCT({ pixels: [-2000, 0, 1024, -2000], rows: 2, cols: 2, signed: true, padding: -2000 })
+  assert.deepEqual([...decodePixels(signed, parseDicom(signed, 's'))], [-1024, -1024, 0, -1024])
+  const unsigned = tinyCT({ pixels: [63536, 0, 1024, 2048], rows: 2, cols: 2, signed: false, padding: 63536 })
+  assert.deepEqual([...decodePixels(unsigned, parseDicom(unsigned, 'u'))], [-1024, -1024, 0, 1024])
+  const none = tinyCT({ pixels: [-2000, 0, 1024, 5], rows: 2, cols: 2, signed: true })
+  assert.deepEqual([...decodePixels(none, parseDicom(none, 'n'))], [-3024, -1024, 0, -1019])
+})
+
 test('a folder with several series takes the largest and says so', () => {
   const a = files(join(FIX, 'dicom', 'series-a'))
   const b = files(join(FIX, 'dicom', 'series-b')).filter(f => f.name.endsWith('.dcm')).slice(0, 5)
