@@ -21,156 +21,19 @@
 //   kedge_cascade_heatmap(h) -> float count (0 before the roi stage), kedge_cascade_heatmap_ptr(h)
 // Report and heatmap stay valid until the next report (heatmap: the next start/run) or free.
 //
-// The stepper below uses the core's internal glue (wasm/build.sh compiles KedgeCore and KedgeWasm as one module)
-// and repeats Cascade.run's order of operations stage by stage; web/test/cascade.test.mjs checks that both paths
+// Both paths run the core's CascadeRun (Cascade.run loops over it); web/test/cascade.test.mjs checks that they
 // give byte-identical reports, and that both match the native CLI.
-
-/// Cascade.run, cut at its `stage(...)` calls.
-final class CascadeStepper {
-    static let stages = ["sex", "roi", "candidates", "fp", "select", "box", "malignancy", "meta"]
-
-    let cascade: Cascade
-    let volume: Volume
-    var result = Cascade.Result()
-    var next = 0
-    private var candidates: [CascadeCandidate] = []
-    private var logits: [Float] = []
-    private var nodules: [CascadeNodule] = []
-
-    init(cascade: Cascade, volume t: Tensor) throws(KedgeError) {
-        self.cascade = cascade
-        try CascadeStepper.checkShape(t, cascade.config)
-        volume = try Volume(t)
-    }
-
-    /// The same refusal Cascade.run gives, before any stage runs.
-    static func checkShape(_ t: Tensor, _ c: CascadeConfig) throws(KedgeError) {
-        guard t.shape == c.shape else {
-            if t.rank == 2 || (t.rank == 3 && t.shape[0] == 1) {
-                throw KedgeError(
-                    .invalidInput,
-                    "this is a single slice \(describeShape(t.shape)); the cascade needs a whole chest CT volume of \(describeShape(c.shape)) (z, y, x) voxels"
-                )
-            }
-            throw KedgeError(
-                .invalidInput,
-                "the volume has shape \(describeShape(t.shape)); this cascade expects \(describeShape(c.shape)) (z, y, x) in HU at spacing \(Int(c.spacing[0] * 10))/10 x \(Int(c.spacing[1] * 10))/10 x \(Int(c.spacing[2] * 10))/10 mm"
-            )
-        }
-    }
-
-    var done: Bool { next >= CascadeStepper.stages.count }
-
-    func step() throws(KedgeError) {
-        guard !done else { return }
-        let c = cascade.config
-        let vol = volume
-        let Z = c.shape[0]
-        let Y = c.shape[1]
-        let X = c.shape[2]
-        switch CascadeStepper.stages[next] {
-        case "sex":
-            result.sexMaleProb = Double(
-                try cascade.run("sex", Glue.window(vol.data, c.sexWindow), shape: [1, Z, Y, X, 1]).data[0])
-        case "roi":
-            let heat = try cascade.run("roi", Glue.window(vol.data, c.roiWindow), shape: [Z, Y, X, 1])
-            guard heat.count == Z * Y * X else {
-                throw KedgeError(
-                    .shapeMismatch, "cascade model 'roi' gives \(describeShape(heat.shape)), not one value per voxel")
-            }
-            result.heatmap = heat.data
-            let t32 = Float(c.threshold)
-            for v in heat.data where v >= t32 { result.heatmapAboveThreshold += 1 }
-        case "candidates":
-            candidates = Glue.candidates(result.heatmap, shape: c.shape, config: c)
-            result.candidates = candidates
-        case "fp":
-            if !candidates.isEmpty {
-                var batch: [Float] = []
-                for cd in candidates {
-                    batch += Glue.window(Glue.crop3d(vol, center: cd.center, size: c.fpCube, pad: c.fpPad), c.fpWindow)
-                }
-                logits = try cascade.run("fp", batch, shape: [candidates.count] + c.fpCube + [1]).data
-                guard logits.count == candidates.count else {
-                    throw KedgeError(
-                        .shapeMismatch, "cascade model 'fp' gives \(logits.count) values for \(candidates.count) cubes")
-                }
-            }
-            for i in candidates.indices {
-                candidates[i].fpLogit = Double(logits[i])
-                candidates[i].fpProb = Glue.sigmoid(Double(logits[i]))
-            }
-            result.candidates = candidates
-        case "select":
-            nodules = []
-            for i in Glue.selectNodules(candidates, logits: logits, config: c) {
-                nodules.append(
-                    CascadeNodule(
-                        candidate: i, center: candidates[i].center, fpLogit: candidates[i].fpLogit,
-                        fpProb: candidates[i].fpProb))
-            }
-            result.nodules = nodules
-        case "box":
-            if !nodules.isEmpty {
-                var batch: [Float] = []
-                for n in nodules {
-                    let p = Glue.crop2d(vol, center: n.center, size: c.boxPatch, offsets: c.boxOffsets, pad: c.boxPad)
-                    batch += Glue.window(p, c.boxWindow)
-                }
-                let out = try cascade.run("box", batch, shape: [nodules.count] + c.boxPatch + [c.boxOffsets.count]).data
-                guard out.count == 4 * nodules.count else {
-                    throw KedgeError(.shapeMismatch, "cascade model 'box' must give 4 values per patch")
-                }
-                for i in nodules.indices {
-                    nodules[i].boxRaw = Array(out[(4 * i)..<(4 * i + 4)])
-                    nodules[i].box = CascadeBox(
-                        center: nodules[i].center, size: c.boxPatch, raw: nodules[i].boxRaw, spacing: c.spacing)
-                }
-            }
-            result.nodules = nodules
-        case "malignancy":
-            if !nodules.isEmpty {
-                var batch: [Float] = []
-                for n in nodules {
-                    let p = Glue.crop2d(
-                        vol, center: n.box!.patchCenter, size: c.malignancyPatch, offsets: c.malignancyOffsets,
-                        pad: c.malignancyPad)
-                    batch += Glue.window(p, c.malignancyWindow)
-                }
-                let out = try cascade.run(
-                    "malignancy", batch, shape: [nodules.count] + c.malignancyPatch + [c.malignancyOffsets.count]
-                ).data
-                guard out.count == nodules.count else {
-                    throw KedgeError(.shapeMismatch, "cascade model 'malignancy' must give 1 value per patch")
-                }
-                for i in nodules.indices { nodules[i].malignancy = Double(out[i]) }
-            }
-            result.nodules = nodules
-        default:  // "meta"
-            let f = CascadeFeatures.compute(sex: result.sexMaleProb, logits: logits, nodules: nodules)
-            var vec: [Float] = []
-            result.features = []
-            for name in c.features {
-                result.features.append((name, f[name]!))
-                vec.append(Float(f[name]!))
-            }
-            let p = try cascade.run("meta", vec, shape: [1, vec.count])
-            result.probability = Double(p.data[0])
-        }
-        next += 1
-    }
-}
 
 /// One cascade and what its last run left for JS to read.
 final class CascadeHandle {
     let cascade: Cascade
-    var stepper: CascadeStepper? = nil
+    var stepper: CascadeRun? = nil
     /// Set by kedge_cascade_run, or by the stepper once it is done.
     var finished: Cascade.Result? = nil
     var report: CString? = nil
     var heatmap: UnsafeMutablePointer<Float>? = nil
     var heatmapCount = 0
-    let stageNames: [CString] = CascadeStepper.stages.map { CString($0) }
+    let stageNames: [CString] = CascadeRun.stages.map { CString($0) }
 
     init(cascade: Cascade) { self.cascade = cascade }
 
@@ -294,7 +157,7 @@ public func kedge_cascade_start(
     guard let c = cascadeHandle(h) else { return noCascade(h) }
     c.clear()
     do {
-        c.stepper = try CascadeStepper(cascade: c.cascade, volume: try volumeTensor(data, count, shape, rank))
+        c.stepper = try CascadeRun(cascade: c.cascade, volume: try volumeTensor(data, count, shape, rank))
     } catch {
         return fail(error)
     }
@@ -316,14 +179,14 @@ public func kedge_cascade_step(_ h: Int32) -> Int32 {
         return fail(error)
     }
     if s.done { c.finished = s.result }
-    return Int32(CascadeStepper.stages.count - s.next)
+    return Int32(CascadeRun.stages.count - s.next)
 }
 
 /// The index of the stage the next kedge_cascade_step runs; the stage count once done, -1 with no volume.
 @_cdecl("kedge_cascade_next_stage")
 public func kedge_cascade_next_stage(_ h: Int32) -> Int32 {
     guard let c = cascadeHandle(h) else { return noCascade(h) }
-    if c.finished != nil { return Int32(CascadeStepper.stages.count) }
+    if c.finished != nil { return Int32(CascadeRun.stages.count) }
     guard let s = c.stepper else { return -1 }
     return Int32(s.next)
 }

@@ -27,6 +27,9 @@ public struct CascadeConfig {
     public var boxPatch: [Int]
     public var boxOffsets: [Int]
     public var boxPad: Float
+    /// Heatmap slices appended to the box model's HU channels (docs/CASCADE.md step 6); empty for a 3-channel box model.
+    public var boxHeatmapOffsets: [Int]
+    public var boxHeatmapPad: Float
     public var boxWindow: Window
     public var malignancyPatch: [Int]
     public var malignancyOffsets: [Int]
@@ -99,6 +102,8 @@ public struct CascadeConfig {
             fpLogitThreshold: try num(sel, "fp_logit_threshold", "select"),
             nmsRadiusMM: try num(sel, "nms_radius_mm", "select"), maxNodules: Int(try num(sel, "max_nodules", "select")),
             boxPatch: bp, boxOffsets: try ints(box["dz_offsets"], "box.dz_offsets"), boxPad: Float(try num(box, "pad_hu", "box")),
+            boxHeatmapOffsets: box["heatmap_dz_offsets"] == nil ? [] : try ints(box["heatmap_dz_offsets"], "box.heatmap_dz_offsets"),
+            boxHeatmapPad: box["heatmap_pad"] == nil ? 0 : Float(try num(box, "heatmap_pad", "box")),
             boxWindow: try window("box"),
             malignancyPatch: mp, malignancyOffsets: try ints(mal["dz_offsets"], "malignancy.dz_offsets"),
             malignancyPad: Float(try num(mal, "pad_hu", "malignancy")), malignancyWindow: try window("malignancy"))

@@ -19,6 +19,13 @@ public struct Volume {
         data = t.data
     }
 
+    init(depth: Int, height: Int, width: Int, data: [Float]) {
+        self.depth = depth
+        self.height = height
+        self.width = width
+        self.data = data
+    }
+
     @inline(__always) func at(_ z: Int, _ y: Int, _ x: Int) -> Float { data[(z * height + y) * width + x] }
 }
 
@@ -73,6 +80,23 @@ enum Glue {
                     out[(r * w + q) * c + k] = v.at(z, y, x)
                 }
             }
+        }
+        return out
+    }
+
+    /// The box model's input for one nodule: the windowed HU channels (`dz_offsets`), then the ROI heatmap
+    /// channels (`heatmap_dz_offsets`, `heatmap_pad` outside, not windowed), interleaved per pixel (channels last).
+    static func boxInput(_ v: Volume, heat: Volume, center: [Int], config c: CascadeConfig) -> [Float] {
+        let hu = window(crop2d(v, center: center, size: c.boxPatch, offsets: c.boxOffsets, pad: c.boxPad), c.boxWindow)
+        if c.boxHeatmapOffsets.isEmpty { return hu }
+        let hm = crop2d(heat, center: center, size: c.boxPatch, offsets: c.boxHeatmapOffsets, pad: c.boxHeatmapPad)
+        let a = c.boxOffsets.count
+        let b = c.boxHeatmapOffsets.count
+        var out: [Float] = []
+        out.reserveCapacity(hu.count + hm.count)
+        for p in 0..<(c.boxPatch[0] * c.boxPatch[1]) {
+            out += hu[(p * a)..<(p * a + a)]
+            out += hm[(p * b)..<(p * b + b)]
         }
         return out
     }
@@ -199,13 +223,16 @@ public struct CascadeBox {
     public var diameterMM: Double
     public var patchCenter: [Int]
 
-    init(center: [Int], size: [Int], raw s: [Float], spacing: [Double]) {
+    /// `raw` is the box model's (s_cy, s_cx, s_h, s_w); each is clamped to [0, 1] first, as glue.py does, so a
+    /// wild regression can't put a box outside its patch.
+    init(center: [Int], size: [Int], raw: [Float], spacing: [Double]) {
+        let s = raw.map { min(max(Double($0), 0), 1) }
         let ph = Double(size[0]), pw = Double(size[1])
         z = center[0]
-        cy = Double(center[1] - size[0] / 2) + Double(s[0]) * ph - 0.5
-        cx = Double(center[2] - size[1] / 2) + Double(s[1]) * pw - 0.5
-        h = Double(s[2]) * ph
-        w = Double(s[3]) * pw
+        cy = Double(center[1] - size[0] / 2) + s[0] * ph - 0.5
+        cx = Double(center[2] - size[1] / 2) + s[1] * pw - 0.5
+        h = s[2] * ph
+        w = s[3] * pw
         y0 = cy - h / 2
         x0 = cx - w / 2
         y1 = cy + h / 2
