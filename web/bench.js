@@ -26,10 +26,11 @@ function randomInputs(model) {
 async function benchOne(name, filepaths, runs, warmup) {
   const t0 = performance.now()
   const model = new Model({ filepaths, wasm: params.get('wasm') ?? api?.wasm?.url ?? undefined })
-  const row = { model: name, inputs: '', loadMs: null, medianMs: null, minMs: null, p90Ms: null, wasmBytes: null, error: null }
+  const row = { model: name, backend: null, inputs: '', loadMs: null, medianMs: null, minMs: null, p90Ms: null, wasmBytes: null, error: null }
   try {
     await model.ready()
     row.loadMs = performance.now() - t0
+    row.backend = model.backend
     const inputs = randomInputs(model)
     row.inputs = Object.values(inputs).map(t => `(${t.shape.join(', ')})`).join(' ')
     for (let i = 0; i < warmup; i++) await model.predict(inputs)

@@ -285,7 +285,8 @@ async function init() {
       ul.append(li)
     }
     for (const id of ['open-folder', 'open-files', 'open-sample']) $(id).disabled = false
-    $('footer-backend').textContent = 'WebAssembly SIMD in a worker · works offline once loaded'
+    const simd = info.backend === 'wasm-relaxed-simd' ? 'WebAssembly relaxed SIMD' : 'WebAssembly SIMD'
+    $('footer-backend').textContent = `${simd} in a worker · works offline once loaded`
     setStatus('Ready: open a CT', 'ok')
     setState('ready')
   } catch (e) {

@@ -6,7 +6,7 @@
 // Requests {id, type, ...} are answered with {id, result} or {id, error: {message, kind}}; events go out as
 // {type: 'loading' | 'opened' | 'volume' | 'stage-start' | 'stage', ...}.
 
-import { KedgeRuntime } from './kedge-runtime.js'
+import { KedgeRuntime, relaxedSimdSupported, relaxedVariantOf } from './kedge-runtime.js'
 import { CascadeRunner } from './cascade-runner.js'
 import { VolumeError, checkChestCT, fitToCascade, readVolume } from './cascade-volume.js'
 
@@ -141,7 +141,12 @@ const handlers = {
     const report = what => postMessage({ type: 'loading', what, loaded, total: null })
     const tick = what => n => { loaded += n; report(what) }
     report('kedge.wasm')
-    const wasmBytes = fetchBytes(where.wasmURL, 'kedge.wasm', tick('kedge.wasm'))
+    // The relaxed-SIMD build (fused multiply-add, faster convolutions) where the engine runs it, else kedge.wasm.
+    const relaxedURL = relaxedSimdSupported() ? relaxedVariantOf(where.wasmURL) : null
+    const plainBytes = () => fetchBytes(where.wasmURL, 'kedge.wasm', tick('kedge.wasm'))
+    const wasmBytes = relaxedURL
+      ? fetchBytes(relaxedURL, 'kedge-relaxed.wasm', tick('kedge.wasm')).catch(plainBytes)
+      : plainBytes()
     const bundles = {}
     await Promise.all(Object.entries(where.files).map(async ([name, urls]) => {
       const parts = await Promise.all(Object.entries(urls).map(async ([k, u]) => [k, await fetchBytes(u, `${name}/${BUNDLE[k]}`, tick(`model ${name}`))]))
@@ -159,7 +164,7 @@ const handlers = {
     return {
       name: c.name, description: c.description, shape: c.input?.shape, spacing: c.input?.spacing_mm,
       stages: state.runner.stages, sampleURL: where.sampleURL, cascadeURL: where.cascadeURL, bytes: loaded,
-      models: Object.keys(bundles),
+      models: Object.keys(bundles), backend: state.runtime.backend,
     }
   },
 

@@ -48,6 +48,9 @@ export class KedgeRuntime {
     this.exports._initialize()
   }
 
+  /** 'wasm-relaxed-simd' (kedge-relaxed.wasm) or 'wasm-simd128' (kedge.wasm), as the module itself says. */
+  get backend() { return this.exports.kedge_simd_variant?.() === 2 ? 'wasm-relaxed-simd' : 'wasm-simd128' }
+
   /** Bytes of wasm linear memory (grows, never shrinks). */
   get memoryBytes() { return this.memory.buffer.byteLength }
 

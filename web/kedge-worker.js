@@ -15,7 +15,7 @@ const handlers = {
     ])
     const runtime = await KedgeRuntime.instantiate(module)
     model = runtime.load(files.model, files.weights, files.metadata, { keepLayers })
-    return { inputs: model.inputs, outputs: model.outputs }
+    return { inputs: model.inputs, outputs: model.outputs, backend: runtime.backend }
   },
 
   predict({ inputs, recordLayers }) {

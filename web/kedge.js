@@ -53,6 +53,7 @@ export class Model {
     this.gpu = false
     this.gpuRequested = !!gpu
     this.gpuUnavailableReason = GPU_UNAVAILABLE
+    /** 'wasm-simd128' or 'wasm-relaxed-simd': the module that was loaded (set once ready). */
     this.backend = 'wasm-simd128'
     this.useWorker = !isNode && typeof Worker !== 'undefined' && worker !== false
     this.events = new Events()
@@ -104,8 +105,9 @@ export class Model {
       ])
       const runtime = await KedgeRuntime.instantiate(wasmBytes)
       this._handle = runtime.load(files.model, files.weights, files.metadata, { keepLayers: this.transferLayerOutputs })
-      info = { inputs: this._handle.inputs, outputs: this._handle.outputs }
+      info = { inputs: this._handle.inputs, outputs: this._handle.outputs, backend: runtime.backend }
     }
+    this.backend = info.backend
     this.inputs = info.inputs
     this.outputs = info.outputs
     this.inputLayerNames = info.inputs.map(t => t.name)

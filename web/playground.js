@@ -126,6 +126,7 @@ async function load() {
   })
   try {
     await model.ready()
+    $('backend').textContent = `${model.backend === 'wasm-relaxed-simd' ? 'WebAssembly relaxed SIMD' : 'WebAssembly SIMD'} on the CPU, in a Web Worker`
   } catch (e) {
     $('loadError').textContent = e.message
     bar.hidden = true

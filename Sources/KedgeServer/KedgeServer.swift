@@ -125,13 +125,23 @@ public final class KedgeServer: Sendable {
             }
             return try await serveWasm(request, context: context, wasm: wasm, policy: .immutable)
         }
+        router.get("/wasm/:hash/kedge-relaxed.wasm") { [self] request, context in
+            let wasm = catalog.wasm
+            guard let hash = context.parameters.get("hash"), hash == wasm.urlHash, let path = wasm.relaxedPath else {
+                throw HTTPError(.notFound, message: "no relaxed-SIMD kedge.wasm here; use kedge.wasm")
+            }
+            var relaxed = wasm
+            relaxed.path = path
+            return try await serveWasm(request, context: context, wasm: relaxed, policy: .immutable)
+        }
         router.get("/kedge.wasm") { [self] request, context in
             try await serveWasm(request, context: context, wasm: catalog.wasm, policy: .revalidate)
         }
         router.get("/cascades/:file") { [self] request, context in
-            guard let file = context.parameters.get("file"), let c = catalog.cascade(file: file),
-                let content = try await files.content(ofFile: c.path, contentType: "application/json")
-            else { throw HTTPError(.notFound, message: "no such cascade") }
+            // The name picks a catalog entry (a cascade.json or its sample volume); nothing else is reachable.
+            guard let file = context.parameters.get("file"), let c = catalog.cascadeFile(named: file),
+                let content = try await files.content(ofFile: c.path, contentType: c.contentType)
+            else { throw HTTPError(.notFound, message: "no such cascade file") }
             return try await ContentResponder.respond(
                 to: request, context: context, content: content, cache: files, policy: .revalidate)
         }

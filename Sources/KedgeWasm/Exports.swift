@@ -163,6 +163,17 @@ public func kedge_reset_states(_ h: Int32) -> Int32 {
     return 0
 }
 
+/// Which SIMD build this module is: 1 = wasm SIMD128 (kedge.wasm), 2 = relaxed SIMD (kedge-relaxed.wasm), so
+/// that kedge.js reports the backend it really got rather than the one it asked for.
+@_cdecl("kedge_simd_variant")
+public func kedge_simd_variant() -> Int32 {
+    #if KEDGE_RELAXED_SIMD
+        return 2
+    #else
+        return 1
+    #endif
+}
+
 // Tensor lists: `which` 0 = declared inputs, 1 = declared outputs (shapes may hold -1), 2 = outputs of the last
 // run, 3 = layer outputs of the last recording run (execution order). Data pointers are 0 for lists 0 and 1.
 // Everything read stays valid until the next kedge_run or kedge_model_free on that handle.

@@ -168,6 +168,24 @@ final class ModelFolderTests: XCTestCase {
             XCTAssertEqual(r.status, .ok)
             XCTAssertEqual(r.body.text, "{\"models\":[]}")
             XCTAssertNil(listing.model("lung.cascade"))
+            XCTAssertNil(listing.cascades[0].sample)
+        }
+    }
+
+    func testACascadesSampleVolumeIsServedAndNothingElseBesideIt() async throws {
+        let box = try Sandbox(modelFiles: [
+            "cascade.json": "{\"models\":[]}", "demo_volume.npy": "NPY-BYTES", "other.npy": "secret",
+        ])
+        try await box.test { client in
+            let listing = try await client.listing()
+            XCTAssertEqual(listing.cascades.first?.sample, "/cascades/demo_volume.npy")
+            let r = try await client.get("/cascades/demo_volume.npy")
+            XCTAssertEqual(r.status, .ok)
+            XCTAssertEqual(r.body.text, "NPY-BYTES")
+            XCTAssertEqual(r.headers[.contentType], "application/octet-stream")
+            // Only what the catalog names is served from the models folder.
+            let other = try await client.get("/cascades/other.npy")
+            XCTAssertEqual(other.status, .notFound)
         }
     }
 }

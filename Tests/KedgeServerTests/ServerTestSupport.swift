@@ -125,7 +125,7 @@ struct APIListing: Decodable {
         var outputs: JSONValue?
     }
     struct Wasm: Decodable { var status: String; var url: String?; var size: Int?; var message: String? }
-    struct Cascade: Decodable { var name: String; var url: String }
+    struct Cascade: Decodable { var name: String; var url: String; var sample: String? }
     var models: [Model]
     var cascades: [Cascade]
     var wasm: Wasm

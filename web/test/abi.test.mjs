@@ -16,9 +16,11 @@ test('module imports nothing and exports the ABI', async () => {
   for (const n of ['memory', '_initialize', 'kedge_alloc', 'kedge_free', 'kedge_model_create', 'kedge_model_free',
     'kedge_set_input', 'kedge_run', 'kedge_count', 'kedge_name_ptr', 'kedge_name_len', 'kedge_shape_ptr', 'kedge_rank',
     'kedge_data_ptr', 'kedge_data_len', 'kedge_last_error_ptr', 'kedge_last_error_len', 'kedge_last_error_kind',
-    'kedge_reset_states']) {
+    'kedge_reset_states', 'kedge_simd_variant']) {
     assert.ok(names.includes(n), `missing export ${n}`)
   }
+  const instance = await WebAssembly.instantiate(m, {})
+  assert.equal(instance.exports.kedge_simd_variant(), 1, 'kedge.wasm is the SIMD128 build')
 })
 
 test('lists inputs and outputs with names and shapes', async () => {

@@ -7,7 +7,7 @@ import { spawn, execFileSync } from 'node:child_process'
 import { createServer } from 'node:http'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { extname, join, normalize } from 'node:path'
+import { dirname, extname, join, normalize } from 'node:path'
 import { repoRoot, wasmPath } from './wasm.mjs'
 import { tinyFunctional } from './bundles.mjs'
 
@@ -49,6 +49,10 @@ test('kedge.js, the playground and the bench page in headless Chromium', { skip,
     if (url.pathname === '/api/models') data = Buffer.from(JSON.stringify(api))
     else if (url.pathname.startsWith('/bundle/')) data = bundle[url.pathname.slice(8)] ?? null
     else if (url.pathname === '/wasm/out/kedge.wasm') data = readFileSync(wasmPath)
+    else if (url.pathname === '/wasm/out/kedge-relaxed.wasm') {
+      const relaxed = join(dirname(wasmPath), 'kedge-relaxed.wasm')
+      data = existsSync(relaxed) ? readFileSync(relaxed) : null
+    }
     else {
       const p = normalize(join(repoRoot, url.pathname))
       if (p.startsWith(join(repoRoot, 'web')) && existsSync(p)) data = readFileSync(p)

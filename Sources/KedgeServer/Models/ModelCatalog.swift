@@ -25,6 +25,9 @@ struct CascadeEntry: Sendable, Equatable {
     var name: String
     var file: String
     var path: String
+    /// The sample volume served beside it (`demo_volume.npy`), if the models folder has one.
+    var sampleFile: String? = nil
+    var samplePath: String? = nil
 }
 
 /// The state of kedge.wasm as /api/models reports it.
@@ -48,16 +51,31 @@ public struct WasmState: Sendable, Equatable {
     public var sha256: String?
     public var size: Int?
     public var message: String?
+    /// The relaxed-SIMD build beside the module (`kedge-relaxed.wasm`), which kedge-fetch.js tries first where
+    /// the browser validates relaxed SIMD: real path and SHA-256.
+    public var relaxedPath: String?
+    public var relaxedSHA256: String?
 
-    public init(status: Status, path: String? = nil, sha256: String? = nil, size: Int? = nil, message: String? = nil) {
+    public init(
+        status: Status, path: String? = nil, sha256: String? = nil, size: Int? = nil, message: String? = nil,
+        relaxedPath: String? = nil, relaxedSHA256: String? = nil
+    ) {
         self.status = status
         self.path = path
         self.sha256 = sha256
         self.size = size
         self.message = message
+        self.relaxedPath = relaxedPath
+        self.relaxedSHA256 = relaxedSHA256
     }
 
-    var urlHash: String? { sha256.map { String($0.prefix(16)) } }
+    /// The folder of /wasm/HASH/kedge.wasm and /wasm/HASH/kedge-relaxed.wasm: the client finds the relaxed
+    /// module beside the plain one, so one hash covers both, and changes when either does (immutable caching).
+    var urlHash: String? {
+        guard let sha256 else { return nil }
+        guard let relaxedSHA256 else { return String(sha256.prefix(16)) }
+        return String(SHA256.hexDigest(Array((sha256 + ":" + relaxedSHA256).utf8)).prefix(16))
+    }
 }
 
 /// The published state that request handlers read: a lock-protected snapshot, and the /api/models body
@@ -95,7 +113,16 @@ final class ModelCatalog: Sendable {
     var wasm: WasmState { state.withLockedValue { $0.wasm } }
     var apiContent: ServedContent { state.withLockedValue { $0.api } }
     func model(named name: String) -> ModelEntry? { state.withLockedValue { $0.models[name] } }
-    func cascade(file: String) -> CascadeEntry? { state.withLockedValue { s in s.cascades.values.first { $0.file == file } } }
+    /// The file a /cascades/FILE URL names: a cascade.json or a cascade's sample volume; nil for anything else.
+    func cascadeFile(named file: String) -> (path: String, contentType: String)? {
+        state.withLockedValue { s in
+            for c in s.cascades.values {
+                if c.file == file { return (c.path, "application/json") }
+                if c.sampleFile == file, let p = c.samplePath { return (p, "application/octet-stream") }
+            }
+            return nil
+        }
+    }
     var models: [String: ModelEntry] { state.withLockedValue { $0.models } }
 
     // MARK: the /api/models document
@@ -133,6 +160,7 @@ final class ModelCatalog: Sendable {
     struct APICascade: Encodable {
         var name: String
         var url: String
+        var sample: String?
     }
 
     struct APIWasm: Encodable {
@@ -171,7 +199,7 @@ final class ModelCatalog: Sendable {
         let iso = ISO8601DateFormatter()
         let models = s.models.values.sorted { $0.name < $1.name }.map(apiModel)
         let cascades = s.cascades.values.sorted { $0.name < $1.name }.map {
-            APICascade(name: $0.name, url: "/cascades/\($0.file)")
+            APICascade(name: $0.name, url: "/cascades/\($0.file)", sample: $0.sampleFile.map { "/cascades/\($0)" })
         }
         let wasm = APIWasm(
             status: s.wasm.status.rawValue,

@@ -48,10 +48,18 @@ struct SourceItem: Sendable, Equatable {
 }
 
 /// A cascade description (`cascade.json`, `NAME.cascade.json`) found beside the models.
+/// Its sample volume, if any, is `demo_volume.npy` beside `cascade.json` (`NAME.demo_volume.npy` beside
+/// `NAME.cascade.json`): the viewer's one-click sample.
 struct CascadeItem: Sendable, Equatable {
     var name: String
     var file: String
     var path: String
+    var sample: (file: String, path: String)? = nil
+
+    static func == (a: CascadeItem, b: CascadeItem) -> Bool {
+        a.name == b.name && a.file == b.file && a.path == b.path && a.sample?.file == b.sample?.file
+            && a.sample?.path == b.sample?.path
+    }
 }
 
 /// A file that looks like a model but cannot be one (its name is not a valid model name).
@@ -98,7 +106,14 @@ enum ModelSources {
             } else if st.st_mode & S_IFMT == S_IFREG {
                 if entry == "cascade.json" || entry.hasSuffix(".cascade.json") {
                     let name = entry == "cascade.json" ? "cascade" : String(entry.dropLast(".cascade.json".count))
-                    cascades.append(CascadeItem(name: name, file: entry, path: real))
+                    var item = CascadeItem(name: name, file: entry, path: real)
+                    let sample = name == "cascade" ? "demo_volume.npy" : name + ".demo_volume.npy"
+                    if let s = PathSafety.realPath(realRoot + "/" + sample), PathSafety.isInside(s, root: realRoot),
+                        FileManager.default.fileExists(atPath: s)
+                    {
+                        item.sample = (sample, s)
+                    }
+                    cascades.append(item)
                     continue
                 }
                 guard let (base, _) = ModelName.split(entry) else { continue }

@@ -65,7 +65,14 @@ actor ModelStore {
         }
         deleteRetired()
         cascades = Dictionary(
-            found.cascades.map { ($0.name, CascadeEntry(name: $0.name, file: $0.file, path: $0.path)) },
+            found.cascades.map {
+                (
+                    $0.name,
+                    CascadeEntry(
+                        name: $0.name, file: $0.file, path: $0.path, sampleFile: $0.sample?.file,
+                        samplePath: $0.sample?.path)
+                )
+            },
             uniquingKeysWith: { a, _ in a })
 
         var byName: [String: SourceItem] = [:]

@@ -145,6 +145,16 @@ public struct WasmBuilder: Sendable {
         guard let real = PathSafety.realPath(path), let sha = try? SHA256.hexDigest(ofFile: real),
             let fp = FileFingerprint.of(real), fp.size > 0
         else { return nil }
-        return WasmState(status: status, path: real, sha256: sha, size: fp.size, message: message)
+        var state = WasmState(status: status, path: real, sha256: sha, size: fp.size, message: message)
+        // The relaxed-SIMD module wasm/build.sh writes beside kedge.wasm, served only next to the build it came
+        // with (not older than it), so a stale one never pairs with a fresh kedge.wasm.
+        let sibling = (real as NSString).deletingLastPathComponent + "/kedge-relaxed.wasm"
+        if let r = PathSafety.realPath(sibling), let rfp = FileFingerprint.of(r), rfp.size > 0, rfp.modified >= fp.modified,
+            let rsha = try? SHA256.hexDigest(ofFile: r)
+        {
+            state.relaxedPath = r
+            state.relaxedSHA256 = rsha
+        }
+        return state
     }
 }
