@@ -14,7 +14,7 @@ struct Serve: ParsableCommand {
             and the pages of --web at /.
             """)
 
-    @Option(help: "The models folder (default: models/ in the project).")
+    @Option(help: "The models folder (default: models/cascade in the project, the bundled demo cascade).")
     var models: String?
 
     @Option(help: "The folder of pages served at / (default: web/ in the project).")
@@ -68,7 +68,7 @@ struct Serve: ParsableCommand {
         }
         let logger = Logger(label: "kedge.serve")
         let root = root ?? ProjectRoot.locate()
-        var options = ServerOptions(modelsDirectory: models ?? root + "/models", webDirectory: web ?? root + "/web")
+        var options = ServerOptions(modelsDirectory: models ?? root + "/models/cascade", webDirectory: web ?? root + "/web")
         options.host = host
         options.port = port
         options.corsOrigins = corsOrigins

@@ -328,6 +328,7 @@ def main():
     demo = os.path.join(models, "demo_volume.npy")
     if not os.path.exists(os.path.join(models, "cascade.json")) or not os.path.exists(demo):
         raise Failure("%s needs cascade.json and demo_volume.npy (tools/cascade/train.py, make_eval.py)" % models)
+    a.screenshots = os.path.abspath(a.screenshots)
     os.makedirs(a.screenshots, exist_ok=True)
     log("kedge:", os.path.relpath(kedge, ROOT), " models:", os.path.relpath(models, ROOT))
 

@@ -4,7 +4,7 @@
   seen in training (train.py uses 1000.., 20000.., 30000..);
 - Tests/Fixtures/cascade/reference.json: per volume its labels, every stage's reference output (tools/cascade/
   reference.py) and the final probability; plus the ROC AUC over the set;
-- models/cascade/demo_volume.npy (+ demo_volume.json): one volume for the web page, with a malignant and a benign
+- models/cascade/demo_volume.npy (+ training/demo_volume.json): one volume for the web page, with a malignant and a benign
   nodule that the cascade finds.
 
     TF_ENABLE_ONEDNN_OPTS=0 python3 tools/cascade/make_eval.py
@@ -125,7 +125,9 @@ def main():
                 hits.add(k - 1)
         if len(hits) == len(nods) and res["probability"] > 0.6 and len(res["nodules"]) == len(nods):
             np.save(a.demo, vol)
-            with open(a.demo[:-4] + ".json", "w") as f:
+            label_path = os.path.join(os.path.dirname(a.demo), "training", os.path.basename(a.demo)[:-4] + ".json")
+            os.makedirs(os.path.dirname(label_path), exist_ok=True)
+            with open(label_path, "w") as f:
                 json.dump({"seed": seed, "label": label, "result": reference.report(res)}, f, indent=1)
                 f.write("\n")
             print("demo volume: seed %d, %d nodules, p %.4f -> %s" % (seed, len(nods), res["probability"], a.demo))

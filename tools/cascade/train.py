@@ -50,7 +50,7 @@ CONFIG = {
                 "output": "linear (s_cy, s_cx, s_h, s_w) relative to the patch, clamped to [0, 1] by the glue"},
         "malignancy": {"file": "malignancy.h5", "format": "keras-h5", "input_shape": ["n", 32, 32, 3],
                        "output_shape": ["n", 1], "output": "probability (sigmoid): malignant"},
-        "meta": {"file": "meta.json", "ubj": "meta.ubj", "format": "xgboost", "objective": "binary:logistic",
+        "meta": {"file": "meta.json", "ubj": "training/meta.ubj", "format": "xgboost", "objective": "binary:logistic",
                  "input_shape": [1, 9], "output": "probability: cancer"},
     },
     "steps": [
@@ -586,7 +586,10 @@ def main():
     booster = timed("train meta", lambda: xgb.train(params, xgb.DMatrix(XB, label=yB, feature_names=CONFIG["features"]),
                                                    num_boost_round=80))
     booster.save_model(os.path.join(a.out, "meta.json"))
-    booster.save_model(os.path.join(a.out, "meta.ubj"))
+    # Beside the served models only what `kedge serve` should serve: the UBJSON copy, the metrics and the demo
+    # volume's label go to training/ (a subfolder the server does not scan).
+    os.makedirs(os.path.join(a.out, "training"), exist_ok=True)
+    booster.save_model(os.path.join(a.out, "training", "meta.ubj"))
 
     def meta(v):
         return booster.predict(xgb.DMatrix(np.asarray(v, np.float32), feature_names=CONFIG["features"]))
@@ -606,7 +609,7 @@ def main():
     imp = booster.get_score(importance_type="gain")
     wall, cpu = time.time() - t_all, time.process_time() - c_all
     log("total %.1f s wall, %.1f s CPU" % (wall, cpu))
-    with open(os.path.join(a.out, "metrics.json"), "w") as f:
+    with open(os.path.join(a.out, "training", "metrics.json"), "w") as f:
         json.dump({"held_out": mC, "meta_set": mB, "timings_s": {k: {"wall": v[0], "cpu": v[1]} for k, v in timings.items()},
                    "total_wall_s": wall, "total_cpu_s": cpu, "feature_gain": imp,
                    "sets": {"train": len(labA), "meta": len(labB), "test": len(labC)}}, f, indent=1)
@@ -619,7 +622,7 @@ def write_training_md(a, mC, mB, timings, wall, cpu, imp, labA, labB, labC, mode
         for n in ["sex", "roi", "fp", "box", "malignancy"]:
             p = os.path.join(a.out, n + ".h5")
             rows.append("| %s.h5 | %s | %d | %.0f KB |" % (n, models[n].name, models[n].count_params(), os.path.getsize(p) / 1024))
-        for n in ["meta.json", "meta.ubj"]:
+        for n in ["meta.json", "training/meta.ubj"]:
             rows.append("| %s | xgboost | | %.0f KB |" % (n, os.path.getsize(os.path.join(a.out, n)) / 1024))
         return "\n".join(rows)
 
