@@ -16,7 +16,7 @@
 #   KEDGE_WASM_OPT=-O wasm/build.sh     KEDGE_WASM_OUT=path/kedge.wasm wasm/build.sh
 #
 # Why -Osize: -O is ~16% larger (927 vs 800 KB) for ~5% more speed. -Osize marks every function optsize, which turns
-# off LLVM's loop vectoriser and shrinks inlining, so the kernels carry @_optimize(speed) (docs/BENCHMARKS-web.md:
+# off LLVM's loop vectoriser and shrinks inlining, so the kernels carry @_optimize(speed) (BENCHMARKS.md, "Kedge in the browser":
 # 3-26% faster per model for +14 KB). Two traps: closures, and the copies the SIL optimiser makes when it
 # specialises a function on a closure argument, do NOT inherit @_optimize(speed) (they come out optsize); a
 # speed-mode function that takes a closure should be @inline(__always) into speed-mode callers (as `gemm` is), and

@@ -15,7 +15,7 @@
         [--screenshots .build/browser] [--json results.json] [--bench N]
 
 With --bench N the sample is also run N more times in the page and N times natively, and the median time of each
-stage goes into the --json file (docs/BENCHMARKS-cascade.md).
+stage goes into the --json file (BENCHMARKS.md, "The lung-CT cascade").
 
 Needs chromium + chromium-driver + selenium (tools/setup.sh) and pydicom (installed with pip when missing).
 """
