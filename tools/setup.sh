@@ -21,4 +21,6 @@ fi
 
 if [ "${KEDGE_BROWSER_TESTS:-1}" = "1" ]; then
     python3 -c "import selenium" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check "selenium>=4.15"
+    # The DICOM tests write series with pydicom and use the real CT slice it ships (CT_small.dcm).
+    python3 -c "import pydicom" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check pydicom
 fi
