@@ -135,12 +135,24 @@ struct FixtureError: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// Largest error per family, printed once all parity tests ran (the issue asks the test output to show it).
+/// Largest error per family, printed once all of a suite's parity tests ran (the issues ask the test output to
+/// show it): one report for index.json (layers, graphs, bench models), one for the sequence suites.
 final class ParityReport: @unchecked Sendable {
-    static let shared = ParityReport()
+    static let shared = ParityReport(
+        title: "parity with real Keras (index.json)", expected: { ParityTests.fixtures.cases.count })
+    static let sequence = ParityReport(
+        title: "sequence parity with real Keras (index_sequence.json)", expected: { RecurrentParityTests.pending.count })
+
+    private let title: String
+    private let expected: () -> Int
     private let lock = NSLock()
     private var byFamily: [String: (cases: Int, failed: Int, maxAbs: Float)] = [:]
     private var seen = 0
+
+    init(title: String, expected: @escaping () -> Int) {
+        self.title = title
+        self.expected = expected
+    }
 
     func record(_ f: Fixture, _ r: Fixture.Result) {
         lock.lock()
@@ -151,11 +163,11 @@ final class ParityReport: @unchecked Sendable {
         e.maxAbs = max(e.maxAbs, r.maxAbsError)
         byFamily[f.family] = e
         seen += 1
-        if seen == FixtureIndex.cachedCount { printReport() }
+        if seen == expected() { printReport() }
     }
 
     private func printReport() {
-        var lines = ["parity with real Keras, largest |kedge - keras| per family:"]
+        var lines = ["\(title), largest |kedge - keras| per family:"]
         for k in byFamily.keys.sorted() {
             let e = byFamily[k]!
             lines.append(
@@ -164,10 +176,6 @@ final class ParityReport: @unchecked Sendable {
         }
         print(lines.joined(separator: "\n"))
     }
-}
-
-extension FixtureIndex {
-    static let cachedCount = ParityTests.fixtures.cases.count
 }
 
 /// The one place the parity tests call the converter.

@@ -18,6 +18,7 @@ import Testing
     @Test("sequence fixture matches real Keras", arguments: pending)
     func matchesKeras(_ fixture: Fixture) throws {
         let result = try fixture.run()
+        ParityReport.sequence.record(fixture, result)
         #expect(
             result.failures.isEmpty,
             "\(fixture.id) (\(fixture.description)): \(result.failures.joined(separator: "; "))")
