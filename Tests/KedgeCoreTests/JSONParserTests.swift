@@ -75,3 +75,30 @@ import Testing
         #expect(back["values"]?[2]?.isNull == true)
     }
 }
+
+/// JSON.format and the byte-level text helpers (Support/UTF8Text.swift) that replace String's Character-based
+/// methods in the core to keep the Unicode tables out of kedge.wasm.
+@Suite struct UTF8TextTests {
+    // Outputs of the Character-based version this replaced (identical on 900k random doubles).
+    @Test func formatTrimsTheMantissa() {
+        #expect(JSON.format(0.5) == "5e-1")
+        #expect(JSON.format(1e21) == "1e21")
+        #expect(JSON.format(-2.5e-300) == "-2.499999999999998e-300")
+        #expect(JSON.format(123456.789) == "1.23456789e5")
+        #expect(JSON.format(0.1) == "1e-1")
+        #expect(JSON.format(3.141592653589793) == "3.1415926535897932")
+        #expect(JSON.format(-42) == "-42")
+    }
+
+    @Test(arguments: ["", "r", "relu", "keras.activations.relu", "Int32", "uint8", "LSTMCell", "Cell", "SAME", "Valid"])
+    func helpersAgreeWithStringOnASCII(_ s: String) {
+        #expect(s.utf8HasPrefix("keras.activations.") == s.hasPrefix("keras.activations."))
+        #expect(s.utf8HasPrefix("int") == s.hasPrefix("int"))
+        #expect(s.utf8HasSuffix("Cell") == s.hasSuffix("Cell"))
+        #expect(s.asciiLowercased() == s.lowercased())
+        if s.count >= 4 {
+            #expect(s.utf8Dropping(4) == String(s.dropFirst(4)))
+            #expect(s.utf8Dropping(4, fromEnd: true) == String(s.dropLast(4)))
+        }
+    }
+}

@@ -98,14 +98,14 @@ extension JSON {
         e -= 16
         var digits = UInt64(x.rounded(.toNearestOrEven))
         if digits >= 100_000_000_000_000_000 { digits /= 10; e += 1 }
-        var text = String(digits)
+        // The digits as ASCII bytes (not Characters: see Support/UTF8Text.swift).
+        var text = Array(String(digits).utf8)
         // Trim trailing zeros of the mantissa.
         var exp10 = e + 16
-        while text.count > 1 && text.hasSuffix("0") { text.removeLast() }
+        while text.count > 1 && text[text.count - 1] == UInt8(ascii: "0") { text.removeLast() }
         var s = v < 0 ? "-" : ""
-        let first = text.removeFirst()
-        s.append(first)
-        if !text.isEmpty { s += "." + text }
+        s += String(decoding: text[0..<1], as: UTF8.self)
+        if text.count > 1 { s += "." + String(decoding: text[1...], as: UTF8.self) }
         if exp10 != 0 {
             s += "e"
             if exp10 < 0 { s += "-"; exp10 = -exp10 }

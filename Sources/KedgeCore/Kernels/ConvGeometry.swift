@@ -30,7 +30,7 @@ enum PaddingMode: Equatable {
     case causal
 
     static func parse(_ s: String) -> PaddingMode? {
-        switch s.lowercased() {
+        switch s.asciiLowercased() {
         case "valid": return .valid
         case "same": return .same
         case "causal": return .causal

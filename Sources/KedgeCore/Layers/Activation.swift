@@ -48,7 +48,7 @@ public enum Activation: Equatable {
         } else {
             throw KedgeError(.invalidConfig, "layer '\(layer)': activation is neither a name nor a serialized activation")
         }
-        if name.hasPrefix("keras.activations.") { name = String(name.dropFirst(18)) }
+        if name.utf8HasPrefix("keras.activations.") { name = name.utf8Dropping(18) }
         if let a = named(name, kerasMajor: kerasMajor) { return a }
         throw KedgeError(
             .unsupportedLayer,

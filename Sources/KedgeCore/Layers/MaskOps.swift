@@ -158,7 +158,7 @@ final class UnaryMaskOp: Layer {
         keepDims = try c.bool("keepdims", default: false)
         let dtype = c["dtype"]?.string ?? ""
         castToBool = s.className == "Cast" && dtype == "bool"
-        castToInt = s.className == "Cast" && (dtype.hasPrefix("int") || dtype.hasPrefix("uint"))
+        castToInt = s.className == "Cast" && (dtype.utf8HasPrefix("int") || dtype.utf8HasPrefix("uint"))
         super.init(spec: s)
         if ["ExpandDims"].contains(s.className) && axes == nil { throw configError("needs an axis") }
     }

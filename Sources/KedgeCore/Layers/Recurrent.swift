@@ -526,7 +526,7 @@ final class RecurrentLayer: Layer {
             let configs = try recurrentCellConfigs(c)
             for (i, cc) in configs.enumerated() {
                 let prefix = configs.count > 1 ? "cell_\(i)_" : ""
-                let kind = cc.className.hasSuffix("Cell") ? String(cc.className.dropLast(4)) : cc.className
+                let kind = cc.className.utf8HasSuffix("Cell") ? cc.className.utf8Dropping(4, fromEnd: true) : cc.className
                 switch kind {
                 case "SimpleRNN": cells.append(try SimpleRNNCell(s, cc, prefix: prefix))
                 case "LSTM": cells.append(try LSTMCell(s, cc, prefix: prefix))

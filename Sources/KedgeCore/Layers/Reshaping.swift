@@ -111,7 +111,7 @@ final class UpSampling: Layer {
         let key = c.has("size") ? "size" : "length"
         size = try c.positiveInts(key, count: rank, default: [Int](repeating: 2, count: rank))
         if rank == 2 {
-            switch try c.string("interpolation", default: "nearest").lowercased() {
+            switch try c.string("interpolation", default: "nearest").asciiLowercased() {
             case "nearest": interpolation = .nearest
             case "bilinear": interpolation = .bilinear
             case "bicubic": interpolation = .bicubic

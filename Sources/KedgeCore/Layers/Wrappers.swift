@@ -247,15 +247,13 @@ final class TimeDistributed: Layer {
             let m = try ModelConfig.parseModel(className: ic.className, config: .object(ic.json), kerasMajor: s.kerasMajor)
             var store = WeightStore()
             for n in try modelWeightNames(m, prefix: "") {
-                // "<layer path>/<weight>": the weight name is the last component.
-                var cut = n.endIndex
-                while cut > n.startIndex {
-                    let p = n.index(before: cut)
-                    if n[p] == "/" { break }
-                    cut = p
-                }
-                let layerPath = String(n[n.startIndex..<n.index(before: cut)])
-                store.set(layer: layerPath, weight: String(n[cut...]), try s.weight(n))
+                // "<layer path>/<weight>": the weight name is the last component (cut on UTF-8 bytes, not
+                // Characters: see Support/UTF8Text.swift).
+                let b = Array(n.utf8)
+                var cut = b.count
+                while cut > 0 && b[cut - 1] != UInt8(ascii: "/") { cut -= 1 }
+                let layerPath = String(decoding: b[0..<(cut - 1)], as: UTF8.self)
+                store.set(layer: layerPath, weight: String(decoding: b[cut...], as: UTF8.self), try s.weight(n))
             }
             let g = try Graph(config: m, weights: store)
             inner = NestedModel(name: ic.layerName, className: ic.className, graph: g)

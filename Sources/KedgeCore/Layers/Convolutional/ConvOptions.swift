@@ -22,7 +22,7 @@ struct ConvOptions {
         strides = try c.positiveInts("strides", count: rank, default: ones)
         dilation = try c.positiveInts("dilation_rate", count: rank, default: ones)
         let allowed = allowCausal ? ["valid", "same", "causal"] : ["valid", "same"]
-        let p = try c.string("padding", default: "valid").lowercased()
+        let p = try c.string("padding", default: "valid").asciiLowercased()
         guard allowed.contains(p), let mode = PaddingMode.parse(p) else {
             throw c.error("padding", "is '\(p)'; supported: \(allowed.joined(separator: ", "))")
         }
