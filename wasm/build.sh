@@ -67,12 +67,6 @@ mapfile -t SOURCES < <(find Sources/KedgeCore Sources/KedgeWasm -name '*.swift' 
 mapfile -t EXPORTS < <(grep -rhoE '@_cdecl\("kedge_[A-Za-z0-9_]+"\)' Sources/KedgeWasm | sed -E 's/@_cdecl\("(.*)"\)/\1/' | sort -u)
 [ ${#EXPORTS[@]} -gt 0 ] || { echo "wasm/build.sh: no @_cdecl exports found in Sources/KedgeWasm" >&2; exit 1; }
 
-# Size: the Embedded stdlib's swift_retain and swift_allocObject are ordinary Swift functions in this module, and
-# LLVM inlined them at ~1,400 call sites (~60 bytes each); keeping them out of line saves ~72 KB (9%). They are
-# never called in a kernel's inner loop (measured: same speed; wasm/ABI.md, "Module size").
-NOINLINE_RUNTIME=()
-for f in swift_retain swift_retain_n swift_allocObject; do NOINLINE_RUNTIME+=(-Xllvm "-force-attribute=$f:noinline"); done
-
 # One module named KedgeCore (the core qualifies names with it), with KedgeWasm compiled into it.
 compile() { # $1 = optimisation flag, $2 = object file, then extra swiftc flags
     local opt=$1 obj=$2
@@ -80,7 +74,7 @@ compile() { # $1 = optimisation flag, $2 = object file, then extra swiftc flags
     "$SWIFTC" -target wasm32-unknown-none-wasm \
         -enable-experimental-feature Embedded -enable-experimental-feature Extern \
         -wmo -parse-as-library -module-name KedgeCore -D KEDGE_WASM_SINGLE_MODULE \
-        -Xfrontend -disable-stack-protector -Xcc -msimd128 -Xcc -mbulk-memory "${NOINLINE_RUNTIME[@]}" \
+        -Xfrontend -disable-stack-protector -Xcc -msimd128 -Xcc -mbulk-memory \
         "$@" "$opt" -c "${SOURCES[@]}" -o "$obj"
 }
 # The relaxed-SIMD variant: Builtin.int_wasm_relaxed_madd needs the Builtin module (Kernels/RelaxedSIMD.swift).
