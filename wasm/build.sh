@@ -67,6 +67,15 @@ mapfile -t SOURCES < <(find Sources/KedgeCore Sources/KedgeWasm -name '*.swift' 
 mapfile -t EXPORTS < <(grep -rhoE '@_cdecl\("kedge_[A-Za-z0-9_]+"\)' Sources/KedgeWasm | sed -E 's/@_cdecl\("(.*)"\)/\1/' | sort -u)
 [ ${#EXPORTS[@]} -gt 0 ] || { echo "wasm/build.sh: no @_cdecl exports found in Sources/KedgeWasm" >&2; exit 1; }
 
+# Size: the Embedded stdlib's swift_retain is an ordinary Swift function compiled into this module, and LLVM inlined
+# it at ~1,400 call sites; kept out of line (noinline) the module is ~70 KB (9%) smaller at the same speed. That
+# needs -disable-swift-specific-llvm-optzns: Swift's LLVM ARC passes treat a swift_retain call as touching no memory
+# Swift code reads, but Embedded Swift's inlined uniqueness check reads the refcount with a plain load, so with
+# both on a retain moves across that check and copy-on-write skips a copy (52 masked-RNN parity tests fail). Without
+# the Swift-specific passes LLVM sees retain's real body and effects (wasm/ABI.md, "Module size").
+SIZE_FLAGS=(-Xfrontend -disable-swift-specific-llvm-optzns
+    -Xllvm -force-attribute=swift_retain:noinline -Xllvm -force-attribute=swift_retain_n:noinline)
+
 # One module named KedgeCore (the core qualifies names with it), with KedgeWasm compiled into it.
 compile() { # $1 = optimisation flag, $2 = object file, then extra swiftc flags
     local opt=$1 obj=$2
@@ -74,7 +83,7 @@ compile() { # $1 = optimisation flag, $2 = object file, then extra swiftc flags
     "$SWIFTC" -target wasm32-unknown-none-wasm \
         -enable-experimental-feature Embedded -enable-experimental-feature Extern \
         -wmo -parse-as-library -module-name KedgeCore -D KEDGE_WASM_SINGLE_MODULE \
-        -Xfrontend -disable-stack-protector -Xcc -msimd128 -Xcc -mbulk-memory \
+        -Xfrontend -disable-stack-protector -Xcc -msimd128 -Xcc -mbulk-memory "${SIZE_FLAGS[@]}" \
         "$@" "$opt" -c "${SOURCES[@]}" -o "$obj"
 }
 # The relaxed-SIMD variant: Builtin.int_wasm_relaxed_madd needs the Builtin module (Kernels/RelaxedSIMD.swift).
