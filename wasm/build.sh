@@ -12,10 +12,10 @@
 #   wasm/build.sh --check          compile and link only (no wasm-opt, no stats): the core must stay
 #                                  Embedded-Swift compatible and need no C symbol wasi-libc lacks
 #   wasm/build.sh --compare        build with -O and -Osize, with and without wasm-opt, and print the sizes
-#   wasm/build.sh --sizes          build, then list code bytes per Swift type (wasm/sizes.py)
+#   wasm/build.sh --sizes          build, then list code bytes per Swift type (wasm/sizes.py); wasm/ABI.md, "Module size"
 #   KEDGE_WASM_OPT=-O wasm/build.sh     KEDGE_WASM_OUT=path/kedge.wasm wasm/build.sh
 #
-# Why -Osize: -O is ~16% larger (927 vs 800 KB) for ~5% more speed. -Osize marks every function optsize, which turns
+# Why -Osize: -O is ~16% larger (927 vs 800 KB before the size flags below) for ~5% more speed. -Osize marks every function optsize, which turns
 # off LLVM's loop vectoriser and shrinks inlining, so the kernels carry @_optimize(speed) (BENCHMARKS.md, "Kedge in the browser":
 # 3-26% faster per model for +14 KB). Two traps: closures, and the copies the SIL optimiser makes when it
 # specialises a function on a closure argument, do NOT inherit @_optimize(speed) (they come out optsize); a
