@@ -1,16 +1,17 @@
 import Foundation
+import KedgeConvert
+import KedgeCore
 import Testing
 
-@testable import KedgeCore
-
-/// docs/LAYERS.md is generated from the layer catalog; this keeps the two from drifting apart.
+/// docs/LAYERS.md is generated from the layer catalog joined with the option table (KedgeConvert's `LayerDocs`);
+/// this keeps the committed file from drifting from either.
 @Suite struct LayerDocsTests {
     @Test func layersMarkdownMatchesTheCatalog() throws {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("docs/LAYERS.md")
         let committed = try String(contentsOf: url, encoding: .utf8)
         #expect(
-            committed == LayerCatalog.markdownTable(),
+            committed == (try LayerDocs.markdown()),
             "docs/LAYERS.md is out of date: run `swift run kedge layers --markdown > docs/LAYERS.md`")
     }
 
