@@ -77,7 +77,7 @@ private let padding = LayerOption("padding", "valid (default) / same, any case; 
 private let causalPadding = LayerOption("padding", "valid (default) / same / causal, any case; others refused")
 private let filters = LayerOption("filters", "int")
 private let depthMultiplier = LayerOption("depth_multiplier", "int; default 1")
-private let groupsIgnored = IgnoredKeys(["groups"], "not read: Keras saves 1 here, and another value is not refused")
+private let groupsOne = LayerOption("groups", "1 only (what Keras saves); other values refused")
 private let withoutBias = [("", "{}"), ("use_bias=false", #"{"use_bias":false}"#)]
 
 private let trainingOnlyNoise = "training only (inference is the identity)"
@@ -146,21 +146,21 @@ private func convTranspose(_ classes: [String]) -> LayerOptionsEntry {
         classes,
         [
             filters, kernelSize, strides, padding, LayerOption("output_padding", "null (default) or ints >= 0"),
-            dataFormat, dilation, activation, useBias,
-        ], ignored: [groupsIgnored], weights: withoutBias)
+            dataFormat, dilation, activation, useBias, groupsOne,
+        ], weights: withoutBias)
 }
 
 private func separable(_ classes: [String], causal: Bool) -> LayerOptionsEntry {
     LayerOptionsEntry(
         classes,
-        [filters, kernelSize, strides, causal ? causalPadding : padding, dataFormat, dilation, depthMultiplier, activation, useBias],
-        ignored: [groupsIgnored], weights: withoutBias)
+        [filters, kernelSize, strides, causal ? causalPadding : padding, dataFormat, dilation, depthMultiplier, activation, useBias, groupsOne],
+        weights: withoutBias)
 }
 
 private func depthwise(_ cls: String, causal: Bool) -> LayerOptionsEntry {
     LayerOptionsEntry(
-        [cls], [kernelSize, strides, causal ? causalPadding : padding, dataFormat, dilation, depthMultiplier, activation, useBias],
-        ignored: [groupsIgnored], weights: withoutBias)
+        [cls], [kernelSize, strides, causal ? causalPadding : padding, dataFormat, dilation, depthMultiplier, activation, useBias, groupsOne],
+        weights: withoutBias)
 }
 
 private func region(_ cls: String, _ key: String, _ values: String, dataFormat df: Bool) -> LayerOptionsEntry {
@@ -226,9 +226,11 @@ public enum LayerOptions {
         // core
         LayerOptionsEntry(
             ["Dense"],
-            [units(keras1: true), activation, LayerOption("use_bias", "true (default) / false", aka: ["bias"])],
-            ignored: [IgnoredKeys(["quantization_config"], "not read")], weights: withoutBias,
-            note: "a quantized Dense (non-null `quantization_config`) is not refused"),
+            [
+                units(keras1: true), activation, LayerOption("use_bias", "true (default) / false", aka: ["bias"]),
+                LayerOption("quantization_config", "null only; quantized Dense layers refused"),
+            ],
+            weights: withoutBias),
         LayerOptionsEntry(
             ["Flatten"],
             [
@@ -471,14 +473,13 @@ public enum LayerOptions {
                     "no dropout at inference; in Keras 3 files a non-zero value picks the masked softmax Keras uses then (it differs only on fully masked rows)"),
                 LayerOption("sliding_window", "int or null (default)"),
                 LayerOption("attention_axes", "null (default) or all axes between batch and features; others refused"),
+                LayerOption("softmax_robust_masking", "false (default) only; true refused"),
             ],
             ignored: [
                 IgnoredKeys(["output_shape"], "follows from the shape of `attention_output/kernel`"),
                 IgnoredKeys(["query_shape", "key_shape", "value_shape"], "build shapes; Kedge takes shapes from the inputs"),
-                IgnoredKeys(["softmax_robust_masking"], "not read"),
             ],
-            weights: [("", "{}"), ("use_gate, use_bias=false", #"{"use_gate":true,"use_bias":false}"#)],
-            note: "`softmax_robust_masking: true` is not refused"),
+            weights: [("", "{}"), ("use_gate, use_bias=false", #"{"use_gate":true,"use_bias":false}"#)]),
 
         // sequence: Keras 3 op nodes that carry masks
         LayerOptionsEntry(

@@ -239,6 +239,12 @@ final class MultiHeadAttention: Layer {
 
     init(_ s: LayerSpec) throws(KedgeError) {
         let c = s.config
+        // Keras's robust masking changes the masked softmax; only the plain one (the default) is implemented.
+        if try c.bool("softmax_robust_masking", default: false) {
+            throw KedgeError(
+                .unsupportedLayer,
+                "layer '\(s.name)' (MultiHeadAttention): option softmax_robust_masking=true is not supported; supported: false")
+        }
         heads = try c.int("num_heads")
         keyDim = try c.int("key_dim")
         valueDim = try c.int("value_dim", default: keyDim)

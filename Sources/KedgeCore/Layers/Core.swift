@@ -28,6 +28,7 @@ final class Dense: Layer {
     var packed: PackedWeights? = nil
 
     init(_ s: LayerSpec) throws(KedgeError) {
+        try s.requireAbsent("quantization_config", supported: "float Dense layers (quantization_config null)")
         units = try s.config.int(s.config.has("units") ? "units" : "output_dim")
         activation = try Activation.parse(s.config["activation"], kerasMajor: s.kerasMajor, layer: s.name)
         kernel = try s.weight("kernel", shape: [-1, units])

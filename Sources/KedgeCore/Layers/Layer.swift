@@ -119,6 +119,25 @@ public struct LayerSpec {
         return w
     }
 
+    /// Refuses an option that Keras saves with a default value Kedge implements, when the file has another value:
+    /// a layer must never silently compute something other than what Keras computed.
+    public func requireDefault(_ key: String, is expected: Int) throws(KedgeError) {
+        let v = try config.int(key, default: expected)
+        guard v == expected else {
+            throw KedgeError(
+                .unsupportedLayer,
+                "layer '\(name)' (\(className)): option \(key)=\(v) is not supported; supported: \(key)=\(expected)")
+        }
+    }
+
+    /// Refuses a non-null option Kedge does not implement (`what` says what is supported instead).
+    public func requireAbsent(_ key: String, supported what: String) throws(KedgeError) {
+        guard !config.has(key) else {
+            throw KedgeError(
+                .unsupportedLayer, "layer '\(name)' (\(className)): option \(key) is not supported; supported: \(what)")
+        }
+    }
+
     /// Checks a weight's shape against what the config implies; -1 entries match anything.
     public func weight(_ weightName: String, shape expected: [Int]) throws(KedgeError) -> Tensor {
         let w = try weight(weightName)

@@ -23,6 +23,7 @@ extension LayerConfig {
         guard let a = v.array else { throw error(key, "must be an integer or a list") }
         if rank == 1 {
             let flat = try ints(key, count: 2)
+            guard flat[0] >= 0, flat[1] >= 0 else { throw error(key, "must not be negative") }
             return [(flat[0], flat[1])]
         }
         guard a.count == rank else { throw error(key, "must have \(rank) entries, has \(a.count)") }

@@ -14,6 +14,7 @@ final class ConvTranspose: Layer {
 
     init(_ s: LayerSpec, rank: Int) throws(KedgeError) {
         options = try ConvOptions(s, rank: rank, allowCausal: false)
+        try s.requireDefault("groups", is: 1)
         filters = try s.config.int("filters")
         outputPadding = s.config.has("output_padding") ? try s.config.ints("output_padding", count: rank) : nil
         kernel = try s.weight("kernel", shape: options.kernelSize + [filters, -1])

@@ -12,6 +12,7 @@ final class DepthwiseConv: Layer {
 
     init(_ s: LayerSpec, rank: Int) throws(KedgeError) {
         options = try ConvOptions(s, rank: rank, allowCausal: rank == 1)
+        try s.requireDefault("groups", is: 1)
         multiplier = try s.config.int("depth_multiplier", default: 1)
         let k = try s.weight("depthwise_kernel", shape: options.kernelSize + [-1, multiplier])
         kernel = k

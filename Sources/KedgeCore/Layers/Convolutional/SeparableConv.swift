@@ -15,6 +15,7 @@ final class SeparableConv: Layer {
 
     init(_ s: LayerSpec, rank: Int) throws(KedgeError) {
         options = try ConvOptions(s, rank: rank, allowCausal: rank == 1)
+        try s.requireDefault("groups", is: 1)
         filters = try s.config.int("filters")
         multiplier = try s.config.int("depth_multiplier", default: 1)
         depthwiseKernel = try s.weight("depthwise_kernel", shape: options.kernelSize + [-1, multiplier])
