@@ -42,4 +42,20 @@ import Testing
         let c = refusal([6, 2], "Cropping1D", #""cropping": [1, -1]"#, [:])
         #expect(c?.message.contains("must not be negative") == true)
     }
+
+    @Test func convLSTMReadsItsGeometryAsConvDoes() {
+        let ws: [String: Tensor] = [
+            "kernel": Tensor(shape: [3, 3, 1, 4], data: [Float](repeating: 0.1, count: 36)),
+            "recurrent_kernel": Tensor(shape: [3, 3, 1, 4], data: [Float](repeating: 0.1, count: 36)),
+            "bias": Tensor(shape: [4], data: [0, 0, 0, 0]),
+        ]
+        let e = refusal([2, 5, 5, 1], "ConvLSTM2D", #""filters": 1, "kernel_size": [3, 0]"#, ws)
+        #expect(e?.message.contains("kernel_size") == true)
+        let p = refusal([2, 5, 5, 1], "ConvLSTM2D", #""filters": 1, "kernel_size": [3, 3], "padding": "full""#, ws)
+        #expect(p?.message.contains("supported: valid, same") == true)
+        // Keras accepts "SAME" as Conv does.
+        #expect(throws: Never.self) {
+            try build.model(input: [2, 5, 5, 1], [("ConvLSTM2D", #""filters": 1, "kernel_size": [3, 3], "padding": "SAME""#, ws)])
+        }
+    }
 }

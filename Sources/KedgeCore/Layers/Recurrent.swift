@@ -368,10 +368,13 @@ final class ConvLSTMCell: RecurrentCell {
     init(_ s: LayerSpec, _ c: LayerConfig, rank: Int) throws(KedgeError) {
         self.rank = rank
         filters = try c.int("filters")
-        kernelSize = try c.ints("kernel_size", count: rank)
-        strides = try c.ints("strides", count: rank, default: [Int](repeating: 1, count: rank))
-        dilation = try c.ints("dilation_rate", count: rank, default: [Int](repeating: 1, count: rank))
-        padding = try c.choice("padding", ["valid", "same"], default: "valid") == "same" ? .same : .valid
+        // Geometry read as Conv reads it (positive sizes, padding in any case), so both refuse the same configs.
+        kernelSize = try c.positiveInts("kernel_size", count: rank)
+        strides = try c.positiveInts("strides", count: rank, default: [Int](repeating: 1, count: rank))
+        dilation = try c.positiveInts("dilation_rate", count: rank, default: [Int](repeating: 1, count: rank))
+        let p = try c.string("padding", default: "valid").asciiLowercased()
+        guard p == "valid" || p == "same" else { throw c.error("padding", "is '\(p)'; supported: valid, same") }
+        padding = p == "same" ? .same : .valid
         activation = try pointwiseActivation(s, c, "activation", default: "tanh")
         recurrentActivation = try pointwiseActivation(
             s, c, "recurrent_activation", default: s.kerasMajor >= 3 ? "sigmoid" : "hard_sigmoid")
