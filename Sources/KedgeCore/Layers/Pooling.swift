@@ -44,11 +44,7 @@ final class Pooling: Layer {
         self.kind = kind
         poolSize = try c.positiveInts("pool_size", count: rank, default: [Int](repeating: 2, count: rank))
         strides = try c.positiveInts("strides", count: rank, default: poolSize)
-        let p = try c.string("padding", default: "valid").asciiLowercased()
-        guard p == "valid" || p == "same", let mode = PaddingMode.parse(p) else {
-            throw c.error("padding", "is '\(p)'; supported: valid, same")
-        }
-        padding = mode
+        padding = try c.padding()
         super.init(spec: s)
     }
 

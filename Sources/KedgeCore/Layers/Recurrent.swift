@@ -372,9 +372,7 @@ final class ConvLSTMCell: RecurrentCell {
         kernelSize = try c.positiveInts("kernel_size", count: rank)
         strides = try c.positiveInts("strides", count: rank, default: [Int](repeating: 1, count: rank))
         dilation = try c.positiveInts("dilation_rate", count: rank, default: [Int](repeating: 1, count: rank))
-        let p = try c.string("padding", default: "valid").asciiLowercased()
-        guard p == "valid" || p == "same" else { throw c.error("padding", "is '\(p)'; supported: valid, same") }
-        padding = p == "same" ? .same : .valid
+        padding = try c.padding()
         activation = try pointwiseActivation(s, c, "activation", default: "tanh")
         recurrentActivation = try pointwiseActivation(
             s, c, "recurrent_activation", default: s.kerasMajor >= 3 ? "sigmoid" : "hard_sigmoid")

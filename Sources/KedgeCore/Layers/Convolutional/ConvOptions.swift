@@ -21,12 +21,7 @@ struct ConvOptions {
         kernelSize = try c.positiveInts("kernel_size", count: rank)
         strides = try c.positiveInts("strides", count: rank, default: ones)
         dilation = try c.positiveInts("dilation_rate", count: rank, default: ones)
-        let allowed = allowCausal ? ["valid", "same", "causal"] : ["valid", "same"]
-        let p = try c.string("padding", default: "valid").asciiLowercased()
-        guard allowed.contains(p), let mode = PaddingMode.parse(p) else {
-            throw c.error("padding", "is '\(p)'; supported: \(allowed.joined(separator: ", "))")
-        }
-        padding = mode
+        padding = try c.padding(allowing: allowCausal ? ["valid", "same", "causal"] : ["valid", "same"])
         activation = try Activation.parse(c["activation"], kerasMajor: s.kerasMajor, layer: s.name)
         useBias = try c.bool("use_bias", default: true)
     }

@@ -46,6 +46,15 @@ extension LayerConfig {
         SpatialLayout(rank: rank, channelsLast: try channelsLast())
     }
 
+    /// Keras's `padding` (any case, default "valid"), refused unless it is one of `allowed` (lower case).
+    func padding(allowing allowed: [String] = ["valid", "same"]) throws(KedgeError) -> PaddingMode {
+        let p = try string("padding", default: "valid").asciiLowercased()
+        guard allowed.contains(p), let mode = PaddingMode.parse(p) else {
+            throw error("padding", "is '\(p)'; supported: \(allowed.joined(separator: ", "))")
+        }
+        return mode
+    }
+
     /// Ints that must all be positive (`kernel_size`, `strides`, `size`, ...).
     func positiveInts(_ key: String, count: Int, default d: [Int]? = nil) throws(KedgeError) -> [Int] {
         let v: [Int]
