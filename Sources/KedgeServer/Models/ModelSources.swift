@@ -54,12 +54,8 @@ struct CascadeItem: Sendable, Equatable {
     var name: String
     var file: String
     var path: String
-    var sample: (file: String, path: String)? = nil
-
-    static func == (a: CascadeItem, b: CascadeItem) -> Bool {
-        a.name == b.name && a.file == b.file && a.path == b.path && a.sample?.file == b.sample?.file
-            && a.sample?.path == b.sample?.path
-    }
+    var sampleFile: String? = nil
+    var samplePath: String? = nil
 }
 
 /// A file that looks like a model but cannot be one (its name is not a valid model name).
@@ -111,7 +107,8 @@ enum ModelSources {
                     if let s = PathSafety.realPath(realRoot + "/" + sample), PathSafety.isInside(s, root: realRoot),
                         FileManager.default.fileExists(atPath: s)
                     {
-                        item.sample = (sample, s)
+                        item.sampleFile = sample
+                        item.samplePath = s
                     }
                     cascades.append(item)
                     continue

@@ -69,8 +69,7 @@ actor ModelStore {
                 (
                     $0.name,
                     CascadeEntry(
-                        name: $0.name, file: $0.file, path: $0.path, sampleFile: $0.sample?.file,
-                        samplePath: $0.sample?.path)
+                        name: $0.name, file: $0.file, path: $0.path, sampleFile: $0.sampleFile, samplePath: $0.samplePath)
                 )
             },
             uniquingKeysWith: { a, _ in a })
