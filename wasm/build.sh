@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Builds web/kedge.wasm's source of truth: all of Sources/KedgeCore plus Sources/KedgeWasm (the C ABI), compiled as
-# one Embedded-Swift module for wasm32 with SIMD128, linked against Debian's wasi-libc (malloc, memcpy, libm) so
-# the module imports nothing. Writes wasm/out/kedge.wasm and prints its size and its count of f32x4 instructions.
-# Also writes wasm/out/kedge-relaxed.wasm: the same with relaxed SIMD (f32x4.relaxed_madd in the GEMM and depthwise
-# kernels, -D KEDGE_RELAXED_SIMD), which kedge-fetch.js loads instead where WebAssembly.validate accepts relaxed
-# SIMD (Chromium; node 20 only with --experimental-wasm-relaxed-simd). Debian's wasm-opt cannot read relaxed SIMD,
-# so that variant is not run through it (it is ~20% larger raw, ~8% gzipped).
+# Builds the wasm modules web/kedge.js loads, each from Sources/KedgeCore plus Sources/KedgeWasm (the C ABI),
+# compiled as one Embedded-Swift module for wasm32 with SIMD128, linked against Debian's wasi-libc (malloc,
+# memcpy, libm) so that it imports nothing. Two builds, each in two SIMD flavours:
+#   kedge.wasm / kedge-relaxed.wasm            the feed-forward and convolutional layer families (KEDGE_WASM_SLIM):
+#                                              what image models need, under the 400 KB budget
+#   kedge-full.wasm / kedge-full-relaxed.wasm  everything: also the sequence family (Layers/Sequence/), the Keras 1
+#                                              classes (Layers/Keras1.swift), tree ensembles and the cascade
+# kedge.js starts with kedge.wasm and moves to kedge-full.wasm when the model needs it (KedgeError
+# .notInThisBuild); the cascade page loads kedge-full.wasm. The -relaxed flavours use f32x4.relaxed_madd in the
+# GEMM (-D KEDGE_RELAXED_SIMD); kedge-fetch.js loads them where WebAssembly.validate accepts relaxed SIMD
+# (Chromium; node 20 only with --experimental-wasm-relaxed-simd).
 #
-#   wasm/build.sh                  optimised build: swiftc -Osize, then binaryen's wasm-opt -Oz; then the relaxed variant
-#   KEDGE_WASM_RELAXED=0 wasm/build.sh    skip the relaxed variant
+#   wasm/build.sh                  optimised build of all four: swiftc -Osize, then binaryen's wasm-opt -Oz
+#   KEDGE_WASM_RELAXED=0 wasm/build.sh    skip the relaxed flavours
 #   wasm/build.sh --check          compile and link only (no wasm-opt, no stats): the core must stay
 #                                  Embedded-Swift compatible and need no C symbol wasi-libc lacks
 #   wasm/build.sh --compare        build with -O and -Osize, with and without wasm-opt, and print the sizes
 #   wasm/build.sh --sizes          build, then list code bytes per Swift type (wasm/sizes.py); wasm/ABI.md, "Module size"
+#                                  (KEDGE_SIZES_BUILD=kedge-full for the full build)
 #   KEDGE_WASM_OPT=-O wasm/build.sh     KEDGE_WASM_OUT=path/kedge.wasm wasm/build.sh
 #
 # Why -Osize: -O is ~16% larger (927 vs 800 KB before the size flags below) for ~5% more speed. -Osize marks every function optsize, which turns
@@ -51,10 +56,9 @@ SWIFTC=${SWIFTC:-$(command -v swiftc)}
 WASM_LD=${WASM_LD:-$(dirname "$SWIFTC")/wasm-ld}
 [ -x "$WASM_LD" ] || WASM_LD=$(command -v wasm-ld)
 WASI=/usr/lib/wasm32-wasi
-# String comparison and hashing (Dictionary<String, _>) need the Unicode normalisation tables.
-UNICODE=$(dirname "$SWIFTC")/../lib/swift/embedded/wasm32-unknown-none-wasm/libswiftUnicodeDataTables.a
+CLANG=${CLANG:-$(dirname "$SWIFTC")/clang}
 BUILTINS=$(ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a 2>/dev/null | sort -V | tail -n 1)
-for f in "$WASI/crt1-reactor.o" "$WASI/libc.a" "$BUILTINS" "$UNICODE"; do
+for f in "$WASI/crt1-reactor.o" "$WASI/libc.a" "$BUILTINS"; do
     [ -f "$f" ] || { echo "wasm/build.sh: missing $f" >&2; exit 1; }
 done
 
@@ -62,10 +66,15 @@ OUT_DIR=wasm/out
 OUT=${KEDGE_WASM_OUT:-$OUT_DIR/kedge.wasm}
 mkdir -p "$OUT_DIR" "$(dirname "$OUT")"
 
-mapfile -t SOURCES < <(find Sources/KedgeCore Sources/KedgeWasm -name '*.swift' | LC_ALL=C sort)
-# The exports are exactly the @_cdecl("kedge_...") functions of Sources/KedgeWasm, plus the reactor's initialiser.
-mapfile -t EXPORTS < <(grep -rhoE '@_cdecl\("kedge_[A-Za-z0-9_]+"\)' Sources/KedgeWasm | sed -E 's/@_cdecl\("(.*)"\)/\1/' | sort -u)
-[ ${#EXPORTS[@]} -gt 0 ] || { echo "wasm/build.sh: no @_cdecl exports found in Sources/KedgeWasm" >&2; exit 1; }
+mapfile -t SOURCES_FULL < <(find Sources/KedgeCore Sources/KedgeWasm -name '*.swift' | LC_ALL=C sort)
+# What kedge.wasm leaves out (LayerCatalog.families says the same under #if KEDGE_WASM_SLIM).
+SLIM_EXCLUDES='^Sources/KedgeCore/(Layers/Sequence/|Layers/Keras1\.swift$|Cascade/|Trees/)|^Sources/KedgeWasm/CascadeABI\.swift$'
+mapfile -t SOURCES_SLIM < <(printf '%s\n' "${SOURCES_FULL[@]}" | grep -Ev "$SLIM_EXCLUDES")
+SLIM_FLAGS=(-D KEDGE_WASM_SLIM)
+
+# Unicode: Debian-independent C stand-in for libswiftUnicodeDataTables.a (wasm/unicode-no-normalization.c says why).
+UNICODE_OBJ=$OUT_DIR/unicode-no-normalization.o
+"$CLANG" --target=wasm32-unknown-unknown -Oz -c wasm/unicode-no-normalization.c -o "$UNICODE_OBJ"
 
 # Size: the Embedded stdlib's swift_retain is an ordinary Swift function compiled into this module, and LLVM inlined
 # it at ~1,400 call sites; kept out of line (noinline) the module is ~70 KB (9%) smaller at the same speed. That
@@ -77,40 +86,74 @@ SIZE_FLAGS=(-Xfrontend -disable-swift-specific-llvm-optzns
     -Xllvm -force-attribute=swift_retain:noinline -Xllvm -force-attribute=swift_retain_n:noinline)
 
 # One module named KedgeCore (the core qualifies names with it), with KedgeWasm compiled into it.
-compile() { # $1 = optimisation flag, $2 = object file, then extra swiftc flags
-    local opt=$1 obj=$2
-    shift 2
+# $1 = build (kedge or kedge-full), $2 = optimisation flag, $3 = object file, then extra swiftc flags
+compile() {
+    local build=$1 opt=$2 obj=$3 sources flags=()
+    shift 3
+    if [ "$build" = kedge ]; then sources=("${SOURCES_SLIM[@]}"); flags=("${SLIM_FLAGS[@]}"); else sources=("${SOURCES_FULL[@]}"); fi
     "$SWIFTC" -target wasm32-unknown-none-wasm \
         -enable-experimental-feature Embedded -enable-experimental-feature Extern \
         -wmo -parse-as-library -module-name KedgeCore -D KEDGE_WASM_SINGLE_MODULE \
         -Xfrontend -disable-stack-protector -Xcc -msimd128 -Xcc -mbulk-memory "${SIZE_FLAGS[@]}" \
-        "$@" "$opt" -c "${SOURCES[@]}" -o "$obj"
+        "${flags[@]}" "$@" "$opt" -c "${sources[@]}" -o "$obj"
 }
-# The relaxed-SIMD variant: Builtin.int_wasm_relaxed_madd needs the Builtin module (Kernels/RelaxedSIMD.swift).
-RELAXED_FLAGS=(-D KEDGE_RELAXED_SIMD -Xcc -mrelaxed-simd -enable-experimental-feature BuiltinModule)
+# The relaxed flavour: relaxed_madd is compiled as a call to the import kedge_relaxed.madd (Kernels/RelaxedSIMD.swift)
+# and turned into the instruction after wasm-opt (`relax`).
+RELAXED_FLAGS=(-D KEDGE_RELAXED_SIMD)
 
-link() { # $1 = object file, $2 = wasm, $3 = --strip-all (default) or --no-strip
-    local exports=(--export=_initialize) strip=(--strip-all)
-    for e in "${EXPORTS[@]}"; do exports+=("--export=$e"); done
-    [ "${3:-}" = --no-strip ] && strip=()
+# The exports are exactly the @_cdecl("kedge_...") functions of the build's KedgeWasm files, plus the reactor's
+# initialiser.
+exports_of() { # $1 = build
+    local files
+    if [ "$1" = kedge ]; then files=("${SOURCES_SLIM[@]}"); else files=("${SOURCES_FULL[@]}"); fi
+    printf '%s\n' "${files[@]}" | grep '^Sources/KedgeWasm/' | xargs grep -hoE '@_cdecl\("kedge_[A-Za-z0-9_]+"\)' |
+        sed -E 's/@_cdecl\("(.*)"\)/\1/' | sort -u
+}
+
+# $1 = build, $2 = object file, $3 = wasm, $4 = --strip-all (default) or --no-strip, $5 = imports allowed (regex)
+link() {
+    local exports=(--export=_initialize) strip=(--strip-all) e
+    for e in $(exports_of "$1"); do exports+=("--export=$e"); done
+    [ ${#exports[@]} -gt 1 ] || { echo "wasm/build.sh: no @_cdecl exports found in Sources/KedgeWasm" >&2; exit 1; }
+    [ "${4:-}" = --no-strip ] && strip=()
+    local allow=${5:-'^$'}
+    [ "$allow" = '^$' ] || exports+=(--allow-undefined)
     "$WASM_LD" --no-entry "${strip[@]}" --gc-sections -z stack-size=1048576 \
         "${exports[@]}" \
-        "$WASI/crt1-reactor.o" "$1" "$UNICODE" "$WASI/libc.a" "$BUILTINS" -o "$2"
+        "$WASI/crt1-reactor.o" "$2" "$UNICODE_OBJ" "$WASI/libc.a" "$BUILTINS" -o "$3"
     # A module that imports anything (WASI stdio, an unresolved symbol) would not instantiate without glue.
     local imports
-    imports=$(wasm2wat --enable-all "$2" | grep -c '^ *(import' || true)
-    if [ "$imports" != 0 ]; then
-        echo "wasm/build.sh: $2 imports $imports function(s); it must import nothing:" >&2
-        wasm2wat --enable-all "$2" | grep "^ *(import" >&2
+    imports=$(wasm2wat --enable-all "$3" | grep '^ *(import' | grep -Ev "$allow" || true)
+    if [ -n "$imports" ]; then
+        echo "wasm/build.sh: $3 imports what it must not:" >&2
+        echo "$imports" >&2
         exit 1
     fi
+}
+
+# Puts f32x4.relaxed_madd in place of each call to the import kedge_relaxed.madd, and removes the import: in the
+# text form functions are referenced by generated names, so removing the import renumbers nothing by hand.
+relax() { # $1 = in, $2 = out
+    local wat=${2%.wasm}.relax.wat calls type
+    wasm2wat --enable-all --generate-names "$1" -o "$wat"
+    calls=$(grep -c 'call \$kedge_relaxed\.madd' "$wat" || true)
+    [ "$calls" -gt 0 ] || { echo "wasm/build.sh: no call of kedge_relaxed.madd in $1" >&2; exit 1; }
+    # Swift's calling convention appends (i32 self, i32 error) to the three vectors: drop those two, then madd.
+    type=$(sed -nE 's/^ *\(import "kedge_relaxed" "madd" \(func \$kedge_relaxed\.madd \(type (\$t[0-9]+)\)\)\)$/\1/p' "$wat")
+    grep -qF "(type $type (func (param v128 v128 v128 i32 i32) (result v128)))" "$wat" ||
+        { echo "wasm/build.sh: kedge_relaxed.madd in $1 is not (v128 v128 v128 i32 i32) -> v128" >&2; exit 1; }
+    sed -i -e '/^ *(import "kedge_relaxed" "madd" /d' \
+        -e 's/^\( *\)call \$kedge_relaxed\.madd$/\1drop\n\1drop\n\1f32x4.relaxed_madd/' "$wat"
+    if grep -q 'kedge_relaxed' "$wat"; then echo "wasm/build.sh: kedge_relaxed.madd left in $wat" >&2; exit 1; fi
+    wat2wasm --enable-all "$wat" -o "$2"
+    rm -f "$wat"
 }
 
 # Debian's wasm-opt (108) predates relaxed SIMD: if it cannot read the module, keep the module as linked.
 optimise() { # $1 = in, $2 = out
     if ! wasm-opt --enable-simd --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
-        --enable-nontrapping-float-to-int -Oz "$1" -o "$2" 2>"$OUT_DIR/wasm-opt.log"; then
-        echo "wasm/build.sh: warning: wasm-opt failed (see $OUT_DIR/wasm-opt.log); keeping the unoptimised module" >&2
+        --enable-nontrapping-float-to-int -Oz "$1" -o "$2" 2>"$2.wasm-opt.log"; then
+        echo "wasm/build.sh: warning: wasm-opt failed (see $2.wasm-opt.log); keeping the unoptimised module" >&2
         cp "$1" "$2"
     fi
 }
@@ -118,45 +161,72 @@ optimise() { # $1 = in, $2 = out
 size_of() { stat -c %s "$1"; }
 f32x4_of() { wasm2wat --enable-all "$1" | grep -c 'f32x4\.' || true; }
 relaxed_of() { wasm2wat --enable-all "$1" | grep -c 'relaxed_' || true; }
+gz_of() { gzip -9c "$1" | wc -c; }
+
+# One module: $1 = build (kedge|kedge-full), $2 = flavour (simd128|relaxed), $3 = output path.
+build_one() {
+    local build=$1 flavour=$2 out=$3 opt=${KEDGE_WASM_OPT:--Osize} t0 tag=$1-$2 extra=() allow='^$'
+    t0=$(date +%s)
+    if [ "$flavour" = relaxed ]; then extra=("${RELAXED_FLAGS[@]}"); allow='"kedge_relaxed" "madd"'; fi
+    compile "$build" "$opt" "$OUT_DIR/$tag.o" "${extra[@]}"
+    link "$build" "$OUT_DIR/$tag.o" "$OUT_DIR/$tag.linked.wasm" --strip-all "$allow"
+    if [ "$flavour" = relaxed ]; then
+        optimise "$OUT_DIR/$tag.linked.wasm" "$OUT_DIR/$tag.opt.wasm"
+        relax "$OUT_DIR/$tag.opt.wasm" "$out"
+        echo "wasm/build.sh: $out ($opt + wasm-opt -Oz, relaxed SIMD, $(( $(date +%s) - t0 )) s): $(size_of "$out") bytes" \
+            "($(gz_of "$out") gzipped), $(relaxed_of "$out") relaxed SIMD ops"
+    else
+        optimise "$OUT_DIR/$tag.linked.wasm" "$out"
+        echo "wasm/build.sh: $out ($opt + wasm-opt -Oz, $(( $(date +%s) - t0 )) s): $(size_of "$out") bytes" \
+            "($(gz_of "$out") gzipped), $(f32x4_of "$out") f32x4 ops, $(exports_of "$build" | wc -l) exports"
+    fi
+}
 
 case $mode in
 check)
     t0=$(date +%s)
-    compile -Osize "$OUT_DIR/check.o"
-    link "$OUT_DIR/check.o" "$OUT_DIR/check.wasm"
-    echo "wasm/build.sh --check: ${#SOURCES[@]} files compile as Embedded Swift for wasm32 and link ($(( $(date +%s) - t0 )) s)"
+    compile kedge -Osize "$OUT_DIR/check.o"
+    link kedge "$OUT_DIR/check.o" "$OUT_DIR/check.wasm"
+    compile kedge-full -Osize "$OUT_DIR/check-full.o"
+    link kedge-full "$OUT_DIR/check-full.o" "$OUT_DIR/check-full.wasm"
+    echo "wasm/build.sh --check: ${#SOURCES_SLIM[@]} and ${#SOURCES_FULL[@]} files compile as Embedded Swift for" \
+        "wasm32 and link ($(( $(date +%s) - t0 )) s)"
     ;;
 compare)
     for opt in -O -Osize; do
-        compile "$opt" "$OUT_DIR/kedge$opt.o"
-        link "$OUT_DIR/kedge$opt.o" "$OUT_DIR/kedge$opt.wasm"
+        compile kedge-full "$opt" "$OUT_DIR/kedge$opt.o"
+        link kedge-full "$OUT_DIR/kedge$opt.o" "$OUT_DIR/kedge$opt.wasm"
         optimise "$OUT_DIR/kedge$opt.wasm" "$OUT_DIR/kedge$opt.opt.wasm"
         for f in "$OUT_DIR/kedge$opt.wasm" "$OUT_DIR/kedge$opt.opt.wasm"; do
-            echo "$f: $(size_of "$f") bytes ($(gzip -9c "$f" | wc -c) gzipped), $(f32x4_of "$f") f32x4 ops"
+            echo "$f: $(size_of "$f") bytes ($(gz_of "$f") gzipped), $(f32x4_of "$f") f32x4 ops"
         done
     done
     ;;
 sizes)
-    compile -Osize "$OUT_DIR/kedge.o"
-    link "$OUT_DIR/kedge.o" "$OUT_DIR/kedge.named.wasm" --no-strip
-    python3 wasm/sizes.py "$OUT_DIR/kedge.named.wasm" "${KEDGE_SIZES_TOP:-40}"
+    b=${KEDGE_SIZES_BUILD:-kedge}
+    compile "$b" -Osize "$OUT_DIR/$b.sizes.o"
+    link "$b" "$OUT_DIR/$b.sizes.o" "$OUT_DIR/$b.named.wasm" --no-strip
+    python3 wasm/sizes.py "$OUT_DIR/$b.named.wasm" "${KEDGE_SIZES_TOP:-40}"
     ;;
 build)
-    opt=${KEDGE_WASM_OPT:--Osize}
-    t0=$(date +%s)
-    compile "$opt" "$OUT_DIR/kedge.o"
-    link "$OUT_DIR/kedge.o" "$OUT_DIR/kedge.linked.wasm"
-    optimise "$OUT_DIR/kedge.linked.wasm" "$OUT"
-    echo "wasm/build.sh: $OUT ($opt + wasm-opt -Oz, $(( $(date +%s) - t0 )) s): $(size_of "$OUT") bytes" \
-        "($(gzip -9c "$OUT" | wc -c) gzipped), $(f32x4_of "$OUT") f32x4 ops, ${#EXPORTS[@]} exports"
+    # KEDGE_WASM_OUT names kedge.wasm; the other three are written beside it. Two compilers at a time (the
+    # machines here have two cores); each is single-threaded.
+    dir=$(dirname "$OUT")
+    jobs_=("kedge simd128 $OUT" "kedge-full simd128 $dir/kedge-full.wasm")
     if [ "${KEDGE_WASM_RELAXED:-1}" != 0 ]; then
-        RELAXED_OUT=${OUT%.wasm}-relaxed.wasm
-        t0=$(date +%s)
-        compile "$opt" "$OUT_DIR/kedge-relaxed.o" "${RELAXED_FLAGS[@]}"
-        link "$OUT_DIR/kedge-relaxed.o" "$RELAXED_OUT"
-        echo "wasm/build.sh: $RELAXED_OUT ($opt, relaxed SIMD, no wasm-opt, $(( $(date +%s) - t0 )) s):" \
-            "$(size_of "$RELAXED_OUT") bytes ($(gzip -9c "$RELAXED_OUT" | wc -c) gzipped)," \
-            "$(relaxed_of "$RELAXED_OUT") relaxed SIMD ops"
+        jobs_+=("kedge relaxed $dir/kedge-relaxed.wasm" "kedge-full relaxed $dir/kedge-full-relaxed.wasm")
+    else
+        rm -f "$dir/kedge-relaxed.wasm" "$dir/kedge-full-relaxed.wasm"
     fi
+    pids=()
+    for j in "${jobs_[@]}"; do
+        # shellcheck disable=SC2086
+        build_one $j > "$OUT_DIR/$(echo $j | cut -d' ' -f1-2 | tr ' ' -).log" 2>&1 &
+        pids+=($!)
+        if [ ${#pids[@]} -ge "${KEDGE_WASM_JOBS:-2}" ]; then wait "${pids[0]}" || fail=1; pids=("${pids[@]:1}"); fi
+    done
+    for p in "${pids[@]}"; do wait "$p" || fail=1; done
+    for j in "${jobs_[@]}"; do cat "$OUT_DIR/$(echo $j | cut -d' ' -f1-2 | tr ' ' -).log"; done
+    [ -z "${fail:-}" ] || { echo "wasm/build.sh: a build failed (logs above)" >&2; exit 1; }
     ;;
 esac

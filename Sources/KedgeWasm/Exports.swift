@@ -174,6 +174,17 @@ public func kedge_simd_variant() -> Int32 {
     #endif
 }
 
+/// Which build this module is: 1 = kedge.wasm (feed-forward and convolutional families, KEDGE_WASM_SLIM), 2 =
+/// kedge-full.wasm (everything). kedge.js moves from 1 to 2 when a model fails with code 10 (not in this build).
+@_cdecl("kedge_build")
+public func kedge_build() -> Int32 {
+    #if KEDGE_WASM_SLIM
+        return 1
+    #else
+        return 2
+    #endif
+}
+
 // Tensor lists: `which` 0 = declared inputs, 1 = declared outputs (shapes may hold -1), 2 = outputs of the last
 // run, 3 = layer outputs of the last recording run (execution order). Data pointers are 0 for lists 0 and 1.
 // Everything read stays valid until the next kedge_run or kedge_model_free on that handle.

@@ -22,6 +22,25 @@ struct LayerBuilder {
 /// contributes its builders; `docs/LAYERS.md` is generated from `familyClassNames` and `weightNames`.
 public enum LayerCatalog {
     /// Families in the order docs/LAYERS.md lists them, each with its title.
+    ///
+    /// The wasm module comes in two builds (wasm/build.sh). `kedge.wasm` (`KEDGE_WASM_SLIM`) holds the families of
+    /// feed-forward and convolutional models and stays small; it leaves out the sequence family (Layers/Sequence/),
+    /// tree ensembles, the cascade and the Keras 1 classes (Layers/Keras1.swift). `kedge-full.wasm` and native builds hold
+    /// everything. A model the small build cannot read fails with `.notInThisBuild`, and kedge.js then loads
+    /// kedge-full.wasm and tries again, so the split never changes an answer.
+    #if KEDGE_WASM_SLIM
+    static let families: [(title: String, builders: [LayerBuilder])] = [
+        ("core", coreBuilders),
+        ("activations", activationBuilders),
+        ("regularization", regularizationBuilders),
+        ("reshaping", reshapingBuilders),
+        ("convolutional", convolutionalBuilders),
+        ("pooling", poolingBuilders),
+        ("normalization", normalizationBuilders),
+        ("merging", mergingBuilders),
+        ("preprocessing", preprocessingBuilders),
+    ]
+    #else
     static let families: [(title: String, builders: [LayerBuilder])] = [
         ("core", coreBuilders),
         ("activations", activationBuilders),
@@ -36,6 +55,7 @@ public enum LayerCatalog {
         ("trees (xgboost)", treeBuilders),
         ("Keras 1 (legacy layers)", keras1Builders),
     ]
+    #endif
 
     static func builder(for className: String) -> LayerBuilder? {
         for family in families {
@@ -53,10 +73,17 @@ public enum LayerCatalog {
     public static func isSupported(_ className: String) -> Bool { builder(for: className) != nil }
 
     static func unsupported(_ className: String, layer: String) -> KedgeError {
+        #if KEDGE_WASM_SLIM
+        // Not knowing a class here may only mean it is in kedge-full.wasm; that build gives the final answer.
+        return KedgeError(
+            .notInThisBuild,
+            "layer '\(layer)' has class '\(className)', which kedge.wasm leaves out (it may be in kedge-full.wasm)")
+        #else
         KedgeError(
             .unsupportedLayer,
             "layer '\(layer)' has class '\(className)', which Kedge does not support; supported: "
                 + supportedClassNames.joined(separator: ", "))
+        #endif
     }
 
     /// The weight names a layer must have, in Keras's order (see `LayerBuilder.weightNames`).

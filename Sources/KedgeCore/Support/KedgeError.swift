@@ -11,6 +11,8 @@ public struct KedgeError: Error, CustomStringConvertible {
         case invalidInput = 7
         case invalidFile = 8
         case internalError = 9
+        /// The small wasm build (kedge.wasm) lacks what the model needs; kedge-full.wasm may have it.
+        case notInThisBuild = 10
     }
 
     public var kind: Kind
