@@ -52,12 +52,14 @@ public final class KedgeServer: Sendable {
         }
     }
 
-    /// Sets the module served at /kedge.wasm (from `WasmBuilder.ensure`).
+    /// Sets the modules served at /wasm/HASH/FILE and /FILE (from `WasmBuilder.ensure`).
     public func setWasm(_ state: WasmState) {
         catalog.update(wasm: state)
-        // Compress it now rather than on the first page load.
-        if let path = state.path {
-            Task { [files] in
+        // Compress them now rather than on the first page load.
+        let paths = WasmVariant.allCases.compactMap { state[$0]?.path }
+        guard !paths.isEmpty else { return }
+        Task { [files] in
+            for path in paths {
                 if let c = try? await files.content(ofFile: path, contentType: "application/wasm") {
                     _ = try? await files.gzipped(c)
                 }
@@ -118,24 +120,24 @@ public final class KedgeServer: Sendable {
         router.get("/bundles/:name/:hash/:file") { [self] request, context in
             try await serveBundleFile(request, context: context)
         }
-        router.get("/wasm/:hash/kedge.wasm") { [self] request, context in
+        // The four module names and nothing else: the name picks a catalog entry, never a path.
+        router.get("/wasm/:hash/:file") { [self] request, context in
+            guard let file = context.parameters.get("file"), let variant = WasmVariant(rawValue: file) else {
+                throw HTTPError(
+                    .notFound,
+                    message: "no such module; there are " + WasmVariant.allCases.map(\.fileName).joined(separator: ", "))
+            }
             let wasm = catalog.wasm
             guard let hash = context.parameters.get("hash"), hash == wasm.urlHash else {
-                throw HTTPError(.notFound, message: "no such kedge.wasm version; see /api/models")
+                throw HTTPError(.notFound, message: "no such \(file) version; see /api/models")
             }
-            return try await serveWasm(request, context: context, wasm: wasm, policy: .immutable)
+            return try await serveWasm(request, context: context, wasm: wasm, variant: variant, policy: .immutable)
         }
-        router.get("/wasm/:hash/kedge-relaxed.wasm") { [self] request, context in
-            let wasm = catalog.wasm
-            guard let hash = context.parameters.get("hash"), hash == wasm.urlHash, let path = wasm.relaxedPath else {
-                throw HTTPError(.notFound, message: "no relaxed-SIMD kedge.wasm here; use kedge.wasm")
+        // Stable URLs, revalidated: /kedge.wasm, and the others where the client looks for them beside it.
+        for variant in WasmVariant.allCases {
+            router.get(RouterPath("/" + variant.fileName)) { [self] request, context in
+                try await serveWasm(request, context: context, wasm: catalog.wasm, variant: variant, policy: .revalidate)
             }
-            var relaxed = wasm
-            relaxed.path = path
-            return try await serveWasm(request, context: context, wasm: relaxed, policy: .immutable)
-        }
-        router.get("/kedge.wasm") { [self] request, context in
-            try await serveWasm(request, context: context, wasm: catalog.wasm, policy: .revalidate)
         }
         router.get("/cascades/:file") { [self] request, context in
             // The name picks a catalog entry (a cascade.json or its sample volume); nothing else is reachable.
@@ -176,12 +178,18 @@ public final class KedgeServer: Sendable {
             to: request, context: context, content: content, cache: files, policy: .immutable)
     }
 
-    func serveWasm(_ request: Request, context: BasicRequestContext, wasm: WasmState, policy: CachePolicy) async throws
-        -> Response
-    {
-        guard let path = wasm.path,
-            let content = try await files.content(ofFile: path, contentType: "application/wasm")
-        else { throw HTTPError(.notFound, message: wasm.message ?? "kedge.wasm is not built") }
+    func serveWasm(
+        _ request: Request, context: BasicRequestContext, wasm: WasmState, variant: WasmVariant, policy: CachePolicy
+    ) async throws -> Response {
+        guard let module = wasm[variant] else { throw HTTPError(.notFound, message: wasm.whyMissing(variant)) }
+        guard let content = try await files.content(ofFile: module.path, contentType: "application/wasm") else {
+            throw HTTPError(.notFound, message: "\(variant.fileName) vanished from disk; restart kedge serve")
+        }
+        // Replaced on disk since it was described (wasm/build.sh run by hand): its hashed URL must not serve
+        // (and let browsers cache forever) other bytes; the stable URLs revalidate, so they serve what is there.
+        guard policy != .immutable || content.sha256 == module.sha256 else {
+            throw HTTPError(.notFound, message: "\(variant.fileName) changed on disk; restart kedge serve")
+        }
         return try await ContentResponder.respond(
             to: request, context: context, content: content, cache: files, policy: policy)
     }

@@ -147,31 +147,6 @@ final class CachingRangeGzipTests: XCTestCase {
         }
     }
 
-    func testTheRelaxedSIMDBuildIsServedBesideTheModuleUnderOneHash() async throws {
-        let box = try Sandbox()
-        let wasmPath = box.root + "/kedge.wasm"
-        let plain: [UInt8] = [0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]
-        try Data(plain).write(to: URL(fileURLWithPath: wasmPath))
-        try Data(plain + [0]).write(to: URL(fileURLWithPath: box.root + "/kedge-relaxed.wasm"))
-        let state = try XCTUnwrap(WasmBuilder(repositoryRoot: box.root).describe(wasmPath, status: .current, message: nil))
-        XCTAssertNotNil(state.relaxedSHA256)
-        box.server.setWasm(state)
-        try await box.test { client in
-            let listing = try await client.listing()
-            let url = try XCTUnwrap(listing.wasm.url)
-            XCTAssertTrue(url.hasSuffix("/kedge.wasm"), url)
-            let r = try await client.get(url.replacingOccurrences(of: "kedge.wasm", with: "kedge-relaxed.wasm"))
-            XCTAssertEqual(r.status, .ok)
-            XCTAssertEqual(r.headers[.contentType], "application/wasm")
-            XCTAssertEqual(r.headers[.cacheControl], "public, max-age=31536000, immutable")
-            XCTAssertEqual(r.body.bytes, plain + [0])
-            let plainResponse = try await client.get(url)
-            XCTAssertEqual(plainResponse.body.bytes, plain)
-            try await assertEqualAsync(
-                try await client.get("/wasm/0123456789abcdef/kedge-relaxed.wasm").status, .notFound)
-        }
-    }
-
     func testPagesHeadersAndMIME() async throws {
         let box = try Sandbox()
         try await box.test { client in

@@ -57,6 +57,30 @@ enum FakeBundle {
     }
 }
 
+/// Stand-ins for the modules wasm/build.sh writes: the wasm header, then bytes that differ per module and compress.
+enum FakeWasm {
+    static func bytes(_ variant: WasmVariant, version: UInt8 = 1) -> [UInt8] {
+        let tag = UInt8(WasmVariant.allCases.firstIndex(of: variant)! + 1)
+        return [0, 0x61, 0x73, 0x6d, 1, 0, 0, 0] + [UInt8](repeating: tag &* 16 &+ version, count: 1000 + Int(tag) * 100)
+    }
+
+    /// Writes `variants` into `dir` in the order given (by default each relaxed flavour after its simd128
+    /// module, as the build writes them) and returns what each holds.
+    @discardableResult
+    static func write(
+        _ variants: [WasmVariant] = WasmVariant.allCases, to dir: String, version: UInt8 = 1
+    ) throws -> [WasmVariant: [UInt8]] {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var out: [WasmVariant: [UInt8]] = [:]
+        for v in variants {
+            let b = bytes(v, version: version)
+            try Data(b).write(to: URL(fileURLWithPath: dir + "/" + v.fileName))
+            out[v] = b
+        }
+        return out
+    }
+}
+
 /// A temporary project: models/, web/ (with a page and a secret beside it), and a server over them.
 final class Sandbox: Sendable {
     let root: String
@@ -124,7 +148,15 @@ struct APIListing: Decodable {
         var inputs: JSONValue?
         var outputs: JSONValue?
     }
-    struct Wasm: Decodable { var status: String; var url: String?; var size: Int?; var message: String? }
+    struct Wasm: Decodable {
+        var status: String
+        var url: String?
+        var size: Int?
+        var sha256: String?
+        var message: String?
+        var full: File?
+        var modules: [String: File]?
+    }
     struct Cascade: Decodable { var name: String; var url: String; var sample: String? }
     var models: [Model]
     var cascades: [Cascade]

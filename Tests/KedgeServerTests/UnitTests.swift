@@ -114,7 +114,8 @@ final class WasmBuilderTests: XCTestCase {
         }
         try "struct Core {}".write(toFile: root + "/Sources/KedgeCore/Core.swift", atomically: true, encoding: .utf8)
         try "@_cdecl(\"x\") func x() {}".write(toFile: root + "/Sources/KedgeWasm/ABI.swift", atomically: true, encoding: .utf8)
-        // A stand-in build: counts its runs and writes a module.
+        // A stand-in build: counts its runs and writes the modules as wasm/build.sh does (kedge.wasm 8 bytes,
+        // kedge-full.wasm 9, each relaxed flavour one more), less what the test switches off.
         try """
             #!/bin/sh
             set -e
@@ -122,6 +123,13 @@ final class WasmBuilderTests: XCTestCase {
             echo run >> wasm/out/runs
             if [ -f wasm/FAIL ]; then echo "toolchain missing: swiftc cannot target wasm32" >&2; exit 1; fi
             printf '\\000asm\\001\\000\\000\\000' > wasm/out/kedge.wasm
+            [ -f wasm/NOFULL ] || printf '\\000asm\\001\\000\\000\\000F' > wasm/out/kedge-full.wasm
+            if [ -f wasm/NORELAXED ]; then
+                rm -f wasm/out/kedge-relaxed.wasm wasm/out/kedge-full-relaxed.wasm
+            else
+                printf '\\000asm\\001\\000\\000\\000R' > wasm/out/kedge-relaxed.wasm
+                [ -f wasm/NOFULL ] || printf '\\000asm\\001\\000\\000\\000FR' > wasm/out/kedge-full-relaxed.wasm
+            fi
             """.write(toFile: root + "/wasm/build.sh", atomically: true, encoding: .utf8)
     }
 
@@ -147,6 +155,83 @@ final class WasmBuilderTests: XCTestCase {
         try "# tweak".write(toFile: root + "/wasm/flags.txt", atomically: true, encoding: .utf8)
         _ = await b.ensure(logger: logger)
         XCTAssertEqual(runs(), 3)
+    }
+
+    func testAllFourModulesAreDescribed() async throws {
+        let s = await WasmBuilder(repositoryRoot: root).ensure(logger: logger)
+        XCTAssertEqual(s.status, .current)
+        XCTAssertNil(s.message)
+        XCTAssertEqual(s[.slim]?.size, 8)
+        XCTAssertEqual(s[.full]?.size, 9)
+        XCTAssertEqual(s[.slimRelaxed]?.size, 9)
+        XCTAssertEqual(s[.fullRelaxed]?.size, 10)
+        XCTAssertEqual(s[.full]?.path, PathSafety.realPath(root + "/wasm/out/kedge-full.wasm"))
+        XCTAssertEqual(s[.full]?.sha256, try SHA256.hexDigest(ofFile: root + "/wasm/out/kedge-full.wasm"))
+    }
+
+    /// An output folder from an older build (kedge.wasm only), or kedge-full.wasm removed, with the stored hash
+    /// still matching: rebuilt rather than served as half a set.
+    func testAMissingKedgeFullWasmTriggersARebuild() async throws {
+        let b = WasmBuilder(repositoryRoot: root)
+        _ = await b.ensure(logger: logger)
+        XCTAssertEqual(runs(), 1)
+        try FileManager.default.removeItem(atPath: root + "/wasm/out/kedge-full.wasm")
+        try FileManager.default.removeItem(atPath: root + "/wasm/out/kedge-full-relaxed.wasm")
+        let rebuilt = await b.ensure(logger: logger)
+        XCTAssertEqual(runs(), 2)
+        XCTAssertEqual(rebuilt.status, .current)
+        XCTAssertEqual(rebuilt.modules.count, 4)
+        // A missing relaxed flavour alone is not a reason to build (KEDGE_WASM_RELAXED=0 builds have none).
+        try FileManager.default.removeItem(atPath: root + "/wasm/out/kedge-relaxed.wasm")
+        let without = await b.ensure(logger: logger)
+        XCTAssertEqual(runs(), 2)
+        XCTAssertEqual(Set(without.modules.keys), [.slim, .full, .fullRelaxed])
+        XCTAssertNil(without.message)
+    }
+
+    func testABuildWithoutRelaxedSIMDIsCurrent() async throws {
+        try "x".write(toFile: root + "/wasm/NORELAXED", atomically: true, encoding: .utf8)
+        let b = WasmBuilder(repositoryRoot: root)
+        let s = await b.ensure(logger: logger)
+        XCTAssertEqual(s.status, .current)
+        XCTAssertEqual(Set(s.modules.keys), [.slim, .full])
+        XCTAssertNil(s.message)
+        _ = await b.ensure(logger: logger)
+        XCTAssertEqual(runs(), 1)
+    }
+
+    /// A build that succeeds without writing kedge-full.wasm: what it wrote is served, the message says what is
+    /// missing, and the next start builds again.
+    func testABuildThatLeavesOutKedgeFullIsServedButNotRecorded() async throws {
+        try "x".write(toFile: root + "/wasm/NOFULL", atomically: true, encoding: .utf8)
+        let b = WasmBuilder(repositoryRoot: root)
+        let s = await b.ensure(logger: logger)
+        XCTAssertEqual(s.status, .current)
+        XCTAssertEqual(Set(s.modules.keys), [.slim, .slimRelaxed])
+        XCTAssertTrue(s.message?.contains("no kedge-full.wasm") == true, s.message ?? "")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/wasm/out/kedge.wasm.source-sha256"))
+        try FileManager.default.removeItem(atPath: root + "/wasm/NOFULL")
+        let again = await b.ensure(logger: logger)
+        XCTAssertEqual(runs(), 2)
+        XCTAssertEqual(again.modules.count, 4)
+        XCTAssertNil(again.message)
+    }
+
+    func testUncheckedAndStaleServeWhatExists() async throws {
+        let b = WasmBuilder(repositoryRoot: root)
+        XCTAssertEqual(b.unchecked().status, .missing)
+        try "x".write(toFile: root + "/wasm/NOFULL", atomically: true, encoding: .utf8)
+        _ = await b.ensure(logger: logger)
+        let unchecked = b.unchecked()
+        XCTAssertEqual(unchecked.status, .unchecked)
+        XCTAssertEqual(Set(unchecked.modules.keys), [.slim, .slimRelaxed])
+        XCTAssertEqual(unchecked.message, "not checked against the sources; no kedge-full.wasm beside kedge.wasm")
+        try "x".write(toFile: root + "/wasm/FAIL", atomically: true, encoding: .utf8)
+        let stale = await b.ensure(logger: logger)
+        XCTAssertEqual(stale.status, .stale)
+        XCTAssertEqual(Set(stale.modules.keys), [.slim, .slimRelaxed])
+        XCTAssertTrue(stale.message?.contains("toolchain missing") == true, stale.message ?? "")
+        XCTAssertTrue(stale.message?.hasSuffix("no kedge-full.wasm beside kedge.wasm") == true, stale.message ?? "")
     }
 
     func testFailedBuildFallsBackToPrebuiltThenToStale() async throws {

@@ -30,54 +30,6 @@ struct CascadeEntry: Sendable, Equatable {
     var samplePath: String? = nil
 }
 
-/// The state of kedge.wasm as /api/models reports it.
-public struct WasmState: Sendable, Equatable {
-    public enum Status: String, Sendable {
-        /// Built from the current sources (now, or earlier with the same source hash).
-        case current
-        /// The toolchain could not build it; a prebuilt module is served instead.
-        case prebuilt
-        /// The toolchain could not build it; an older build is served.
-        case stale
-        /// Nothing to serve.
-        case missing
-        /// Building was skipped (--skip-wasm-build); whatever exists is served.
-        case unchecked
-    }
-
-    public var status: Status
-    /// Real path of the module to serve.
-    public var path: String?
-    public var sha256: String?
-    public var size: Int?
-    public var message: String?
-    /// The relaxed-SIMD build beside the module (`kedge-relaxed.wasm`), which kedge-fetch.js tries first where
-    /// the browser validates relaxed SIMD: real path and SHA-256.
-    public var relaxedPath: String?
-    public var relaxedSHA256: String?
-
-    public init(
-        status: Status, path: String? = nil, sha256: String? = nil, size: Int? = nil, message: String? = nil,
-        relaxedPath: String? = nil, relaxedSHA256: String? = nil
-    ) {
-        self.status = status
-        self.path = path
-        self.sha256 = sha256
-        self.size = size
-        self.message = message
-        self.relaxedPath = relaxedPath
-        self.relaxedSHA256 = relaxedSHA256
-    }
-
-    /// The folder of /wasm/HASH/kedge.wasm and /wasm/HASH/kedge-relaxed.wasm: the client finds the relaxed
-    /// module beside the plain one, so one hash covers both, and changes when either does (immutable caching).
-    var urlHash: String? {
-        guard let sha256 else { return nil }
-        guard let relaxedSHA256 else { return String(sha256.prefix(16)) }
-        return String(SHA256.hexDigest(Array((sha256 + ":" + relaxedSHA256).utf8)).prefix(16))
-    }
-}
-
 /// The published state that request handlers read: a lock-protected snapshot, and the /api/models body
 /// rendered once per change (so the endpoint costs a dictionary lookup, and its ETag is stable).
 final class ModelCatalog: Sendable {
@@ -163,12 +115,16 @@ final class ModelCatalog: Sendable {
         var sample: String?
     }
 
+    /// `url`, `size` and `sha256` are kedge.wasm's (what the client starts with); `full` is kedge-full.wasm, and
+    /// `modules` every module there is, by file name, all under the same /wasm/HASH/ folder.
     struct APIWasm: Encodable {
         var status: String
         var url: String?
         var size: Int?
         var sha256: String?
         var message: String?
+        var full: APIFile?
+        var modules: [String: APIFile]
     }
 
     struct APIDocument: Encodable {
@@ -201,10 +157,15 @@ final class ModelCatalog: Sendable {
         let cascades = s.cascades.values.sorted { $0.name < $1.name }.map {
             APICascade(name: $0.name, url: "/cascades/\($0.file)", sample: $0.sampleFile.map { "/cascades/\($0)" })
         }
+        var modules: [String: APIFile] = [:]
+        if let hash = s.wasm.urlHash {
+            for (v, m) in s.wasm.modules {
+                modules[v.fileName] = APIFile(url: WasmState.url(hash: hash, variant: v), size: m.size, sha256: m.sha256)
+            }
+        }
         let wasm = APIWasm(
-            status: s.wasm.status.rawValue,
-            url: s.wasm.urlHash.map { "/wasm/\($0)/kedge.wasm" },
-            size: s.wasm.size, sha256: s.wasm.sha256, message: s.wasm.message)
+            status: s.wasm.status.rawValue, url: modules[WasmVariant.slim.fileName]?.url, size: s.wasm.size,
+            sha256: s.wasm.sha256, message: s.wasm.message, full: modules[WasmVariant.full.fileName], modules: modules)
         let data =
             (try? JSONOutput.encode(APIDocument(models: models, cascades: cascades, wasm: wasm)))
             ?? Data("{\"models\":[]}".utf8)

@@ -1,21 +1,23 @@
 import Foundation
 import Logging
 
-/// Keeps `wasm/out/kedge.wasm` in step with the sources it is built from.
+/// Keeps the modules in `wasm/out` (kedge.wasm, kedge-full.wasm and their relaxed-SIMD flavours, `WasmVariant`)
+/// in step with the sources they are built from.
 ///
 /// The source hash covers every file under the input folders (Sources/KedgeCore, Sources/KedgeWasm, wasm/
-/// except its output folder); it is stored beside the module (`kedge.wasm.source-sha256`) after a successful
-/// build, so a start with unchanged sources builds nothing.
+/// except its output folder); it is stored beside the modules (`kedge.wasm.source-sha256`) after a successful
+/// build, so a start with unchanged sources builds nothing, unless kedge.wasm or kedge-full.wasm is missing (an
+/// output folder from an older build, or a module removed by hand): then it builds rather than serve half a set.
 public struct WasmBuilder: Sendable {
     public var repositoryRoot: String
     /// Folders (relative to the root) whose content the module is built from.
     public var inputs: [String]
     /// Output folder, relative to the root; excluded from the hash.
     public var outputFolder: String
-    public var moduleName: String
     /// The build command, run from the root.
     public var buildCommand: [String]
-    /// Modules to serve when no build is possible, relative to the root, first found wins.
+    /// kedge.wasm to serve when no build is possible, relative to the root, first found wins (the other modules
+    /// are taken from beside it).
     public var prebuilt: [String]
     public var timeout: Duration
 
@@ -23,7 +25,6 @@ public struct WasmBuilder: Sendable {
         repositoryRoot: String,
         inputs: [String] = ["Sources/KedgeCore", "Sources/KedgeWasm", "wasm"],
         outputFolder: String = "wasm/out",
-        moduleName: String = "kedge.wasm",
         buildCommand: [String] = ["/bin/bash", "wasm/build.sh"],
         prebuilt: [String] = ["wasm/prebuilt/kedge.wasm", "web/kedge.wasm"],
         timeout: Duration = .seconds(1800)
@@ -31,13 +32,12 @@ public struct WasmBuilder: Sendable {
         self.repositoryRoot = repositoryRoot
         self.inputs = inputs
         self.outputFolder = outputFolder
-        self.moduleName = moduleName
         self.buildCommand = buildCommand
         self.prebuilt = prebuilt
         self.timeout = timeout
     }
 
-    var modulePath: String { repositoryRoot + "/" + outputFolder + "/" + moduleName }
+    var modulePath: String { repositoryRoot + "/" + outputFolder + "/" + WasmVariant.slim.fileName }
     var hashPath: String { modulePath + ".source-sha256" }
 
     /// SHA-256 over (relative path, content hash) of every regular, non-hidden input file, in path order.
@@ -61,7 +61,8 @@ public struct WasmBuilder: Sendable {
         return SHA256.hexDigest(Array(lines.joined(separator: "\n").utf8))
     }
 
-    /// Builds when the stored hash differs from the sources' (or the module is missing), and says what is served.
+    /// Builds when the stored hash differs from the sources' (or a module a build always writes is missing), and
+    /// says what is served.
     public func ensure(logger: Logger) async -> WasmState {
         let hash: String
         do {
@@ -70,16 +71,23 @@ public struct WasmBuilder: Sendable {
             return fallback(reason: "cannot hash the wasm sources: \(error)", logger: logger)
         }
         let stored = try? String(contentsOfFile: hashPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        var why = stored == hash ? "no \(WasmVariant.slim.fileName) in \(outputFolder)" : "sources changed"
         if stored == hash, let state = describe(modulePath, status: .current, message: nil) {
-            logger.info("kedge.wasm is up to date", metadata: ["source_sha256": "\(hash.prefix(16))"])
-            return state
+            let missing = Self.missingRequired(state)
+            if missing.isEmpty {
+                logger.info(
+                    "wasm modules are up to date",
+                    metadata: ["source_sha256": "\(hash.prefix(16))", "modules": "\(Self.names(state))"])
+                return state
+            }
+            why = "no " + missing.map(\.fileName).joined(separator: " or ") + " in " + outputFolder
         }
         let script = repositoryRoot + "/" + (buildCommand.last ?? "")
         guard FileManager.default.fileExists(atPath: script) else {
             return fallback(reason: "\(buildCommand.joined(separator: " ")) does not exist", logger: logger)
         }
         logger.info(
-            "building kedge.wasm (sources changed)",
+            "building the wasm modules (\(why))",
             metadata: ["command": "\(buildCommand.joined(separator: " "))", "source_sha256": "\(hash.prefix(16))"])
         let log = repositoryRoot + "/" + outputFolder + "/build.log"
         do {
@@ -109,8 +117,14 @@ public struct WasmBuilder: Sendable {
         guard let state = describe(modulePath, status: .current, message: nil) else {
             return fallback(reason: "the wasm build succeeded but wrote no \(modulePath)", logger: logger)
         }
-        try? (hash + "\n").write(toFile: hashPath, atomically: true, encoding: .utf8)
-        logger.info("built kedge.wasm", metadata: ["size": "\(state.size ?? 0)"])
+        // A build that left out kedge-full.wasm is served (describe says what is missing) but not recorded as
+        // current, so the next start builds again.
+        if Self.missingRequired(state).isEmpty {
+            try? (hash + "\n").write(toFile: hashPath, atomically: true, encoding: .utf8)
+            logger.info("built the wasm modules", metadata: ["modules": "\(Self.names(state))", "size": "\(state.size ?? 0)"])
+        } else {
+            logger.warning("the wasm build left modules out", metadata: ["message": "\(state.message ?? "")"])
+        }
         return state
     }
 
@@ -138,23 +152,47 @@ public struct WasmBuilder: Sendable {
                 return s
             }
         }
-        return WasmState(status: .missing, message: "no \(outputFolder)/\(moduleName) and building is off")
+        return WasmState(
+            status: .missing, message: "no \(outputFolder)/\(WasmVariant.slim.fileName) and building is off")
     }
 
+    /// kedge.wasm at `path` and whichever of the other modules lie beside it; nil without kedge.wasm. A
+    /// relaxed-SIMD module is taken only if it is not older than the simd128 module of its build (wasm/build.sh
+    /// writes it after that one), so a stale one never pairs with a fresh build. kedge.wasm and kedge-full.wasm
+    /// are built side by side, in either order, so they are not compared. The message says what is missing.
     func describe(_ path: String, status: WasmState.Status, message: String?) -> WasmState? {
-        guard let real = PathSafety.realPath(path), let sha = try? SHA256.hexDigest(ofFile: real),
-            let fp = FileFingerprint.of(real), fp.size > 0
-        else { return nil }
-        var state = WasmState(status: status, path: real, sha256: sha, size: fp.size, message: message)
-        // The relaxed-SIMD module wasm/build.sh writes beside kedge.wasm, served only next to the build it came
-        // with (not older than it), so a stale one never pairs with a fresh kedge.wasm.
-        let sibling = (real as NSString).deletingLastPathComponent + "/kedge-relaxed.wasm"
-        if let r = PathSafety.realPath(sibling), let rfp = FileFingerprint.of(r), rfp.size > 0, rfp.modified >= fp.modified,
-            let rsha = try? SHA256.hexDigest(ofFile: r)
-        {
-            state.relaxedPath = r
-            state.relaxedSHA256 = rsha
+        guard let real = PathSafety.realPath(path) else { return nil }
+        let folder = (real as NSString).deletingLastPathComponent
+        var found: [WasmVariant: (module: WasmModule, modified: Int64)] = [:]
+        for v in WasmVariant.allCases {
+            let p = v == .slim ? real : folder + "/" + v.fileName
+            guard let r = PathSafety.realPath(p), let fp = FileFingerprint.of(r), fp.size > 0,
+                let sha = try? SHA256.hexDigest(ofFile: r)
+            else { continue }
+            found[v] = (WasmModule(path: r, sha256: sha, size: fp.size), fp.modifiedNanoseconds)
+        }
+        guard found[.slim] != nil else { return nil }
+        var modules: [WasmVariant: WasmModule] = [:]
+        for (v, f) in found {
+            if v.simd128Flavour != v {
+                guard let base = found[v.simd128Flavour], f.modified >= base.modified else { continue }
+            }
+            modules[v] = f.module
+        }
+        var state = WasmState(status: status, message: message, modules: modules)
+        let missing = Self.missingRequired(state)
+        if !missing.isEmpty {
+            let note = "no " + missing.map(\.fileName).joined(separator: " or ") + " beside \(WasmVariant.slim.fileName)"
+            state.message = message.map { $0 + "; " + note } ?? note
         }
         return state
+    }
+
+    static func missingRequired(_ state: WasmState) -> [WasmVariant] {
+        WasmVariant.allCases.filter { $0.isRequired && state[$0] == nil }
+    }
+
+    static func names(_ state: WasmState) -> String {
+        WasmVariant.allCases.filter { state[$0] != nil }.map(\.fileName).joined(separator: ", ")
     }
 }
