@@ -5,12 +5,14 @@ import Logging
 
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve the web pages, kedge.wasm and every model in a folder, converting what is dropped in.",
+        abstract: "Serve the web pages, the wasm modules and every model in a folder, converting what is dropped in.",
         discussion: """
-            Builds kedge.wasm first when its sources changed (wasm/build.sh). Model files (.h5, .keras, .json, .ubj, \
+            Builds the wasm modules first when their sources changed (wasm/build.sh: kedge.wasm, kedge-full.wasm \
+            and their -relaxed flavours). Model files (.h5, .keras, .json, .ubj, \
             .bin) and TF.js / Keras.js folders in --models are converted into <models>/.kedge-bundles, also while \
             the server runs; folders that already are bundles are served as they are. Endpoints: GET /api/models, \
-            POST /api/models?name=NAME (upload), GET /bundles/NAME/HASH/FILE, GET /kedge.wasm, GET /healthz, \
+            POST /api/models?name=NAME (upload), GET /bundles/NAME/HASH/FILE, GET /wasm/HASH/MODULE and /MODULE (MODULE: one of the four .wasm files), \
+            GET /healthz, \
             and the pages of --web at /.
             """)
 
@@ -38,7 +40,7 @@ struct Serve: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Accept uploads on POST /api/models (default: on for loopback, off otherwise).")
     var upload: Bool?
 
-    @Flag(name: .customLong("skip-wasm-build"), help: "Serve whatever kedge.wasm exists without checking its sources.")
+    @Flag(name: .customLong("skip-wasm-build"), help: "Serve whatever wasm modules exist without checking their sources.")
     var skipWasmBuild = false
 
     @Option(name: .customLong("poll-interval"), help: "Seconds between checks of the models folder (0: no watching).")
