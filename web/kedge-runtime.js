@@ -13,15 +13,18 @@ export class KedgeError extends Error {
 
 const KIND_NAMES = {
   1: 'invalidJSON', 2: 'invalidBundle', 3: 'unsupportedLayer', 4: 'invalidConfig', 5: 'missingWeight',
-  6: 'shapeMismatch', 7: 'invalidInput', 8: 'invalidFile', 9: 'internalError', 100: 'badHandle',
+  6: 'shapeMismatch', 7: 'invalidInput', 8: 'invalidFile', 9: 'internalError', 10: 'notInThisBuild', 100: 'badHandle',
 }
+
+/** Error kind 10: kedge.wasm (the small build) leaves out a layer class the model needs; kedge-full.wasm may hold it. */
+export const NOT_IN_THIS_BUILD = 10
 
 // `which` selectors of kedge_count / kedge_name_* / kedge_shape_ptr / kedge_data_*.
 const INPUTS = 0, OUTPUTS = 1, RESULTS = 2, LAYER_RESULTS = 3
 
 const utf8 = new TextDecoder()
 
-/** One instance of kedge.wasm; it can hold several models. */
+/** One instance of kedge.wasm (or kedge-full.wasm, or a relaxed flavour); it can hold several models. */
 export class KedgeRuntime {
   /** @param {BufferSource|WebAssembly.Module|Response|Promise<Response>} source */
   static async instantiate(source) {
@@ -50,6 +53,12 @@ export class KedgeRuntime {
 
   /** 'wasm-relaxed-simd' (kedge-relaxed.wasm) or 'wasm-simd128' (kedge.wasm), as the module itself says. */
   get backend() { return this.exports.kedge_simd_variant?.() === 2 ? 'wasm-relaxed-simd' : 'wasm-simd128' }
+
+  /**
+   * 'kedge' (kedge.wasm: the feed-forward and convolutional families) or 'kedge-full' (kedge-full.wasm:
+   * everything, with the cascade ABI), as the module itself says. Modules older than the split were full builds.
+   */
+  get build() { return this.exports.kedge_build?.() === 1 ? 'kedge' : 'kedge-full' }
 
   /** Bytes of wasm linear memory (grows, never shrinks). */
   get memoryBytes() { return this.memory.buffer.byteLength }
@@ -90,6 +99,32 @@ export class KedgeRuntime {
       return new KedgeModelHandle(this, this.check(h))
     } finally {
       for (const [p] of bufs) e.kedge_free(p)
+    }
+  }
+
+  /**
+   * `load`, moving to kedge-full.wasm when this module is kedge.wasm and leaves out a class the model needs (error
+   * kind 10): `full()` returns (a promise of) a KedgeRuntime of kedge-full.wasm, or null when there is none to
+   * try. The handle's `runtime` is the one that holds the model; a failure there is reported as it is (the full
+   * build's message lists the supported classes).
+   */
+  async loadWithFallback(modelJSON, weights, metadata, { keepLayers = false, full = null } = {}) {
+    try {
+      return this.load(modelJSON, weights, metadata, { keepLayers })
+    } catch (e) {
+      if (e.kind !== NOT_IN_THIS_BUILD) throw e
+      let other = null
+      try {
+        other = full ? await full() : null
+      } catch (why) {
+        throw new KedgeError(`${e.message}; this model needs kedge-full.wasm, which could not be loaded: ${why.message}`, e.kind)
+      }
+      if (!other) {
+        throw new KedgeError(`${e.message}; this model needs kedge-full.wasm, and only kedge.wasm was given ` +
+          '(pass kedge-full.wasm too, or a kedge.wasm location with kedge-full.wasm beside it)', e.kind)
+      }
+      if (other.build !== 'kedge-full') throw new KedgeError(`${e.message}; the module given as kedge-full.wasm is another kedge.wasm`, e.kind)
+      return other.load(modelJSON, weights, metadata, { keepLayers })
     }
   }
 }
@@ -213,13 +248,60 @@ export function relaxedSimdSupported() {
   return relaxedSimd
 }
 
-/** Where the relaxed-SIMD build sits beside a kedge.wasm location (string path/URL or URL), or null. */
-export function relaxedVariantOf(location) {
+// Module file names: [build][flavour].
+const MODULE_FILES = {
+  kedge: { simd128: 'kedge.wasm', relaxed: 'kedge-relaxed.wasm' },
+  'kedge-full': { simd128: 'kedge-full.wasm', relaxed: 'kedge-full-relaxed.wasm' },
+}
+const MODULE_NAME = /(^|\/)(kedge(?:-full)?(?:-relaxed)?\.wasm)([?#].*)?$/
+
+/**
+ * Which module a location names by its file name: {build: 'kedge' | 'kedge-full', flavour: 'simd128' | 'relaxed'},
+ * or null for any other name (a module under another name is taken as it is, never swapped).
+ */
+export function moduleOf(location) {
+  const s = location instanceof URL ? location.href : typeof location === 'string' ? location : null
+  const m = s === null ? null : MODULE_NAME.exec(s)
+  if (!m) return null
+  for (const [build, files] of Object.entries(MODULE_FILES)) {
+    for (const [flavour, f] of Object.entries(files)) if (f === m[2]) return { build, flavour }
+  }
+  return null
+}
+
+/** The location of another module beside `location` (a path, a URL string or a URL), or null. */
+function sibling(location, build, flavour) {
   if (location instanceof URL) {
-    const v = relaxedVariantOf(location.href)
+    const v = sibling(location.href, build, flavour)
     return v === null ? null : new URL(v)
   }
   if (typeof location !== 'string') return null
-  const m = /(^|\/)kedge\.wasm([?#].*)?$/.exec(location)
-  return m ? location.slice(0, m.index) + m[1] + 'kedge-relaxed.wasm' + (m[2] ?? '') : null
+  const m = MODULE_NAME.exec(location)
+  return m ? location.slice(0, m.index) + m[1] + MODULE_FILES[build][flavour] + (m[3] ?? '') : null
+}
+
+/**
+ * The file name of a module from what it says of itself: `build` 'kedge' | 'kedge-full' and `backend`
+ * 'wasm-simd128' | 'wasm-relaxed-simd' (e.g. 'kedge-full-relaxed.wasm').
+ */
+export function moduleFileName(build, backend) {
+  return MODULE_FILES[build === 'kedge' ? 'kedge' : 'kedge-full'][backend === 'wasm-relaxed-simd' ? 'relaxed' : 'simd128']
+}
+
+/**
+ * Where the relaxed-SIMD flavour sits beside a simd128 module location (kedge.wasm -> kedge-relaxed.wasm,
+ * kedge-full.wasm -> kedge-full-relaxed.wasm), or null.
+ */
+export function relaxedVariantOf(location) {
+  return moduleOf(location)?.flavour === 'simd128' ? sibling(location, moduleOf(location).build, 'relaxed') : null
+}
+
+/**
+ * Where kedge-full.wasm sits beside a kedge.wasm location, in the same flavour (kedge.wasm -> kedge-full.wasm,
+ * kedge-relaxed.wasm -> kedge-full-relaxed.wasm): a path, a URL string (`/wasm/HASH/kedge.wasm` ->
+ * `/wasm/HASH/kedge-full.wasm`) or a URL; null for any other name.
+ */
+export function fullVariantOf(location) {
+  const m = moduleOf(location)
+  return m?.build === 'kedge' ? sibling(location, 'kedge-full', m.flavour) : null
 }
