@@ -1,7 +1,8 @@
-// Getting bytes: bundle files and kedge.wasm, from URLs (streaming fetch with progress), from disk in node, or
-// from bytes/Blobs the page already has (a dropped file). Shared by kedge.js (inline mode) and the worker.
+// Getting bytes: bundle files and the wasm modules, from URLs (streaming fetch with progress), from disk in node,
+// or from bytes/Blobs the page already has (a dropped file); and loading a model into the right module. Shared by
+// kedge.js (inline mode), the worker and kedge-node.mjs.
 
-import { KedgeError, relaxedSimdSupported, relaxedVariantOf } from './kedge-runtime.js'
+import { KedgeError, KedgeRuntime, fullVariantOf, relaxedSimdSupported, relaxedVariantOf } from './kedge-runtime.js'
 
 export const isNode = typeof process !== 'undefined' && !!process.versions?.node && typeof window === 'undefined' &&
   typeof WorkerGlobalScope === 'undefined'
@@ -85,25 +86,76 @@ export async function loadBundle(filepaths, { headers = {}, onProgress = () => {
   return Object.fromEntries(keys.map((k, i) => [k, bytes[i]]))
 }
 
+const isModule = s => typeof WebAssembly !== 'undefined' && s instanceof WebAssembly.Module
+const isLocation = s => typeof s === 'string' || s instanceof URL
+
 /**
- * kedge.wasm as bytes or a Module. Without an explicit source: `kedge.wasm` next to kedge.js, else the build
- * output of a source checkout (`../wasm/out/kedge.wasm`). Where the engine runs relaxed SIMD, each location named
- * `kedge.wasm` is first tried as `kedge-relaxed.wasm` beside it (`variant`: 'auto'; 'simd128' never does).
+ * A wasm module as bytes or a Module. `build` 'kedge' (the default) is kedge.wasm; 'kedge-full' is kedge-full.wasm,
+ * which `source` then names itself or is found beside (a kedge.wasm location gives the kedge-full.wasm beside
+ * it). Without a source: next to kedge.js, else the build output of a source checkout (`../wasm/out/`). Where the
+ * engine runs relaxed SIMD, each simd128 location is first tried as its relaxed flavour beside it (`variant`:
+ * 'auto'; 'simd128' never does). `onChunk(n)` counts the bytes read; `onSize(size)` is told a module's size
+ * (null if unknown) before its bytes come.
  */
-export async function loadWasm(source, headers = {}, { variant = 'auto' } = {}) {
-  if (typeof WebAssembly !== 'undefined' && source instanceof WebAssembly.Module) return source
-  const plain = source ? [source] : [new URL('./kedge.wasm', import.meta.url), new URL('../wasm/out/kedge.wasm', import.meta.url)]
+export async function loadWasm(source, headers = {}, { variant = 'auto', build = 'kedge', onChunk = () => {}, onSize = () => {} } = {}) {
+  if (isModule(source)) return source
+  const defaults = ['./kedge.wasm', '../wasm/out/kedge.wasm'].map(p => new URL(p, import.meta.url))
+  let plain = source ? [source] : defaults
+  if (build === 'kedge-full') plain = plain.map(c => (isLocation(c) ? fullVariantOf(c) ?? c : c))
   const relaxed = variant !== 'simd128' && relaxedSimdSupported()
   const candidates = plain.flatMap(c => [relaxed ? relaxedVariantOf(c) : null, c]).filter(Boolean)
+  const what = build === 'kedge' ? 'kedge.wasm' : 'kedge-full.wasm'
   let lastError
   for (const c of candidates) {
+    let o
     try {
       const s = c instanceof URL && c.protocol === 'file:' ? c.href : c
-      const o = await open(s, source ? headers : {}, 'kedge.wasm')
-      return await o.read(() => {})
+      o = await open(s, source ? headers : {}, what)
     } catch (e) {
       lastError = e
+      continue
     }
+    onSize(o.size)
+    return await o.read(onChunk)
   }
   throw lastError
+}
+
+const compile = b => (isModule(b) ? b : WebAssembly.compile(b))
+
+/**
+ * Loads a bundle into kedge.wasm, and into kedge-full.wasm when kedge.wasm leaves out a class the model needs
+ * (error kind 10): the module and the bundle are fetched at once; kedge-full.wasm only when it is needed.
+ *
+ * `wasm`: kedge.wasm (a location, bytes or a Module; default as `loadWasm`). `wasmFull`: kedge-full.wasm; by
+ * default the one beside a kedge.wasm location (so, from bytes or a Module alone, there is nothing to move to and
+ * the error says that the model needs kedge-full.wasm). A location of kedge-full.wasm itself as `wasm` loads
+ * only that. `onProgress({loaded, total})` counts the bundle's bytes and, when it is fetched, kedge-full.wasm's.
+ *
+ * @returns {Promise<KedgeModelHandle>} the model; its `runtime.build` and `runtime.backend` say which module
+ */
+export async function loadModel({ wasm, wasmFull, filepaths, headers = {}, keepLayers = false, onProgress = () => {}, variant = 'auto' }) {
+  let bundleProgress = { loaded: 0, total: null }
+  const [module, files] = await Promise.all([
+    loadWasm(wasm, headers, { variant }).then(compile),
+    loadBundle(filepaths, { headers, onProgress: p => { bundleProgress = p; onProgress(p) } }),
+  ])
+  const runtime = await KedgeRuntime.instantiate(module)
+  const { loaded, total } = bundleProgress
+  let size = null, n = 0
+  const report = () => onProgress({ loaded: loaded + n, total: total !== null && size !== null ? total + size : null })
+  const full = fullRuntime({ wasm, wasmFull, headers, variant, onSize: s => { size = s; report() }, onChunk: k => { n += k; report() } })
+  return runtime.loadWithFallback(files.model, files.weights, files.metadata, { keepLayers, full })
+}
+
+/**
+ * A function that loads and instantiates kedge-full.wasm for `loadWithFallback`, or null when there is no
+ * kedge-full.wasm to find: `wasmFull` if given, else the default location (no `wasm` either), else the one beside
+ * a kedge.wasm location; bytes or a Module of kedge.wasm alone have none.
+ */
+export function fullRuntime({ wasm, wasmFull, headers = {}, variant = 'auto', onSize, onChunk }) {
+  const given = v => v !== undefined && v !== null
+  const source = given(wasmFull) ? wasmFull : !given(wasm) ? undefined : isLocation(wasm) && fullVariantOf(wasm) ? wasm : null
+  if (source === null) return null
+  return async () => KedgeRuntime.instantiate(await compile(await loadWasm(source, headers, { variant, build: 'kedge-full', onSize, onChunk })))
 }

@@ -2,17 +2,18 @@
 // The wasm build from the command line, with the native `kedge predict` semantics:
 //
 //   node web/kedge-node.mjs predict BUNDLE_DIR --input NAME=FILE.npy [--input ...] --output-dir OUT [--all-layers]
-//       [--wasm kedge.wasm]
+//       [--wasm kedge.wasm] [--wasm-full kedge-full.wasm]
 //
-// writes OUT/<output name>.npy (float32, C order) and, with --all-layers, OUT/layers/<layer name>.npy.
+// writes OUT/<output name>.npy (float32, C order) and, with --all-layers, OUT/layers/<layer name>.npy. A model
+// that needs a layer class kedge.wasm leaves out runs in kedge-full.wasm (--wasm-full, else beside kedge.wasm).
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { KedgeRuntime } from './kedge-runtime.js'
-import { BUNDLE_FILES, loadWasm } from './kedge-fetch.js'
+import { BUNDLE_FILES, fullRuntime, loadWasm } from './kedge-fetch.js'
 import { parseNpy, writeNpy } from './npy.js'
 
-const USAGE = 'usage: kedge-node.mjs predict BUNDLE_DIR --input NAME=FILE.npy [--input ...] --output-dir OUT [--all-layers] [--wasm FILE]'
+const USAGE = 'usage: kedge-node.mjs predict BUNDLE_DIR --input NAME=FILE.npy [--input ...] --output-dir OUT [--all-layers] [--wasm FILE] [--wasm-full FILE]'
 
 /** Layer names are user text; keep file names inside the output folder (as the native CLI does). */
 export function safeFileName(name) {
@@ -34,6 +35,7 @@ function parseArgs(argv) {
     else if (t === '--output-dir') a.outputDir = value()
     else if (t.startsWith('--output-dir=')) a.outputDir = t.slice(13)
     else if (t === '--wasm') a.wasm = value()
+    else if (t === '--wasm-full') a.wasmFull = value()
     else if (t === '--all-layers') a.allLayers = true
     else if (t === '-h' || t === '--help') { a.help = true } else if (t.startsWith('-')) throw new Error(`unknown option ${t}\n${USAGE}`)
     else if (a.bundle === undefined) a.bundle = t
@@ -59,7 +61,8 @@ export async function main(argv, log = console.log) {
   const runtime = await KedgeRuntime.instantiate(await loadWasm(a.wasm))
   let model
   try {
-    model = runtime.load(files.model, files.weights, files.metadata, { keepLayers: a.allLayers })
+    model = await runtime.loadWithFallback(files.model, files.weights, files.metadata,
+      { keepLayers: a.allLayers, full: fullRuntime({ wasm: a.wasm, wasmFull: a.wasmFull }) })
   } catch (e) {
     throw new Error(`${a.bundle}: ${e.message}`)
   }

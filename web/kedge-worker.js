@@ -1,21 +1,16 @@
 // The dedicated Web Worker kedge.js runs models in by default, so that loading and inference never block the
-// page. It fetches kedge.wasm and the bundle itself (the bytes never cross to the page) and answers messages
+// page. It fetches kedge.wasm (and kedge-full.wasm if the model needs it) and the bundle itself (the bytes never
+// cross to the page) and answers messages
 // {id, type, ...} with {id, result} or {id, error: {message, kind}}; progress goes out as {type: 'progress'}.
 
-import { KedgeRuntime } from './kedge-runtime.js'
-import { loadBundle, loadWasm } from './kedge-fetch.js'
+import { loadModel } from './kedge-fetch.js'
 
 let model = null
 
 const handlers = {
-  async load({ wasm, filepaths, headers, keepLayers }) {
-    const [module, files] = await Promise.all([
-      loadWasm(wasm, headers).then(b => (b instanceof WebAssembly.Module ? b : WebAssembly.compile(b))),
-      loadBundle(filepaths, { headers, onProgress: p => postMessage({ type: 'progress', ...p }) }),
-    ])
-    const runtime = await KedgeRuntime.instantiate(module)
-    model = runtime.load(files.model, files.weights, files.metadata, { keepLayers })
-    return { inputs: model.inputs, outputs: model.outputs, backend: runtime.backend }
+  async load({ wasm, wasmFull, filepaths, headers, keepLayers }) {
+    model = await loadModel({ wasm, wasmFull, filepaths, headers, keepLayers, onProgress: p => postMessage({ type: 'progress', ...p }) })
+    return { inputs: model.inputs, outputs: model.outputs, backend: model.runtime.backend, build: model.runtime.build }
   },
 
   predict({ inputs, recordLayers }) {

@@ -13,8 +13,8 @@
 // The model runs in a dedicated Web Worker (web/kedge-worker.js) unless `worker: false`; in node it runs inline
 // and `filepaths` may be paths on disk. Plain ES module: no npm, no build step.
 
-import { KedgeError, KedgeRuntime } from './kedge-runtime.js'
-import { isNode, loadBundle, loadWasm } from './kedge-fetch.js'
+import { KedgeError } from './kedge-runtime.js'
+import { isNode, loadModel } from './kedge-fetch.js'
 
 export { KedgeError }
 
@@ -37,13 +37,17 @@ export class Model {
    * @param {boolean} [config.transferLayerOutputs] record every layer's output (`layerOutputs`); turns off
    *   load-time fusion so each Keras layer's own output exists
    * @param {boolean} [config.worker] run in a Web Worker (default: true in browsers; node always runs inline)
-   * @param {string|URL|BufferSource|WebAssembly.Module} [config.wasm] kedge.wasm (default: next to kedge.js)
+   * @param {string|URL|BufferSource|WebAssembly.Module} [config.wasm] kedge.wasm (default: next to kedge.js). A model
+   *   that needs a layer class kedge.wasm leaves out (recurrent, attention, Keras 1, trees) moves to kedge-full.wasm:
+   *   the one beside a kedge.wasm location, or `wasmFull`
+   * @param {string|URL|BufferSource|WebAssembly.Module} [config.wasmFull] kedge-full.wasm (default: beside `wasm`;
+   *   needed when `wasm` is bytes or a Module and the model needs it)
    * @param {string|URL} [config.workerURL] kedge-worker.js (default: next to kedge.js)
    * @param {function({loaded, total})} [config.onProgress] same as `events.on('progress', ...)`
    */
   constructor(config = {}) {
     const {
-      filepaths, headers = {}, gpu = false, transferLayerOutputs = false, worker, wasm, workerURL, onProgress,
+      filepaths, headers = {}, gpu = false, transferLayerOutputs = false, worker, wasm, wasmFull, workerURL, onProgress,
     } = config
     if (!filepaths) throw new KedgeError('new Model({filepaths: {model, weights, metadata}}): filepaths is missing', 8)
     this.filepaths = filepaths
@@ -53,8 +57,10 @@ export class Model {
     this.gpu = false
     this.gpuRequested = !!gpu
     this.gpuUnavailableReason = GPU_UNAVAILABLE
-    /** 'wasm-simd128' or 'wasm-relaxed-simd': the module that was loaded (set once ready). */
+    /** 'wasm-simd128' or 'wasm-relaxed-simd': the SIMD flavour of the module that was loaded (set once ready). */
     this.backend = 'wasm-simd128'
+    /** 'kedge' (kedge.wasm) or 'kedge-full' (kedge-full.wasm): the build that holds the model (set once ready). */
+    this.build = 'kedge'
     this.useWorker = !isNode && typeof Worker !== 'undefined' && worker !== false
     this.events = new Events()
     if (onProgress) this.events.on('progress', onProgress)
@@ -74,14 +80,14 @@ export class Model {
     this._nextId = 1
     this._pending = new Map()
     if (gpu) console.warn(`kedge: gpu: true requested; ${GPU_UNAVAILABLE}`)
-    this._ready = this._initialize(wasm, workerURL)
+    this._ready = this._initialize(wasm, wasmFull, workerURL)
     this._ready.catch(() => {}) // reported through ready()/predict(), not as an unhandled rejection
   }
 
   /** Resolves when the bundle is loaded and validated; rejects with the reason if it cannot be. */
   ready() { return this._ready.then(() => true) }
 
-  async _initialize(wasm, workerURL) {
+  async _initialize(wasm, wasmFull, workerURL) {
     this.events.emit('loadingProgress', 0)
     const progress = p => {
       this.events.emit('progress', p)
@@ -94,20 +100,19 @@ export class Model {
       this._worker = new Worker(workerURL ?? new URL('./kedge-worker.js', import.meta.url), { type: 'module' })
       this._worker.onmessage = ({ data }) => this._receive(data, progress)
       this._worker.onerror = e => this._failAll(new KedgeError(`kedge worker failed: ${e.message || 'could not start'}`))
+      const where = w => (typeof w === 'string' || w instanceof URL ? absolute(w) : w)
       info = await this._call({
-        type: 'load', filepaths, headers: this.headers, keepLayers: this.transferLayerOutputs,
-        wasm: typeof wasm === 'string' || wasm instanceof URL ? absolute(wasm) : wasm,
+        type: 'load', filepaths, headers: this.headers, keepLayers: this.transferLayerOutputs, wasm: where(wasm), wasmFull: where(wasmFull),
       })
     } else {
-      const [wasmBytes, files] = await Promise.all([
-        loadWasm(wasm, this.headers),
-        loadBundle(this.filepaths, { headers: this.headers, onProgress: progress }),
-      ])
-      const runtime = await KedgeRuntime.instantiate(wasmBytes)
-      this._handle = runtime.load(files.model, files.weights, files.metadata, { keepLayers: this.transferLayerOutputs })
-      info = { inputs: this._handle.inputs, outputs: this._handle.outputs, backend: runtime.backend }
+      this._handle = await loadModel({
+        wasm, wasmFull, filepaths: this.filepaths, headers: this.headers, keepLayers: this.transferLayerOutputs, onProgress: progress,
+      })
+      const rt = this._handle.runtime
+      info = { inputs: this._handle.inputs, outputs: this._handle.outputs, backend: rt.backend, build: rt.build }
     }
     this.backend = info.backend
+    this.build = info.build
     this.inputs = info.inputs
     this.outputs = info.outputs
     this.inputLayerNames = info.inputs.map(t => t.name)
