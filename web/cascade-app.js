@@ -286,7 +286,8 @@ async function init() {
     }
     for (const id of ['open-folder', 'open-files', 'open-sample']) $(id).disabled = false
     const simd = info.backend === 'wasm-relaxed-simd' ? 'WebAssembly relaxed SIMD' : 'WebAssembly SIMD'
-    $('footer-backend').textContent = `${simd} in a worker · works offline once loaded`
+    const file = `${info.build === 'kedge' ? 'kedge' : 'kedge-full'}${info.backend === 'wasm-relaxed-simd' ? '-relaxed' : ''}.wasm`
+    $('footer-backend').textContent = `${simd} (${file}) in a worker · works offline once loaded`
     setStatus('Ready: open a CT', 'ok')
     setState('ready')
   } catch (e) {

@@ -1,4 +1,4 @@
-// The JS side of kedge.wasm's cascade ABI (Sources/KedgeWasm/CascadeABI.swift, wasm/ABI.md "Cascade"): one
+// The JS side of kedge-full.wasm's cascade ABI (Sources/KedgeWasm/CascadeABI.swift, wasm/ABI.md "Cascade"): one
 // cascade.json plus its models in a KedgeRuntime, run in one call or one stage per call. Used by the page's worker
 // (web/cascade-worker.js) and the node tests; it takes bytes and returns plain objects.
 
@@ -21,7 +21,11 @@ export class CascadeRunner {
    */
   static create(runtime, configBytes, bundles) {
     const e = runtime.exports
-    if (!e.kedge_cascade_create) throw new KedgeError('this kedge.wasm has no cascade ABI (kedge_cascade_create); rebuild it with wasm/build.sh')
+    if (!e.kedge_cascade_create) {
+      throw new KedgeError(runtime.build === 'kedge'
+        ? 'kedge.wasm has no cascade ABI (kedge_cascade_create): the cascade needs kedge-full.wasm'
+        : 'this module has no cascade ABI (kedge_cascade_create); rebuild it with wasm/build.sh')
+    }
     const names = Object.keys(bundles)
     const handles = []
     try {

@@ -1,4 +1,5 @@
-// The cascade viewer's worker: everything that computes runs here, off the page's thread. It fetches kedge.wasm,
+// The cascade viewer's worker: everything that computes runs here, off the page's thread. It fetches
+// kedge-full.wasm (the cascade needs its XGBoost layers and cascade ABI, which kedge.wasm leaves out),
 // cascade.json and the models once (GETs only); afterwards it reads the opened files (which never leave the
 // machine), turns them into the cascade's volume and runs the cascade stage by stage, posting each stage's time and
 // output as it goes.
@@ -6,7 +7,7 @@
 // Requests {id, type, ...} are answered with {id, result} or {id, error: {message, kind}}; events go out as
 // {type: 'loading' | 'opened' | 'volume' | 'stage-start' | 'stage', ...}.
 
-import { KedgeRuntime, relaxedSimdSupported, relaxedVariantOf } from './kedge-runtime.js'
+import { KedgeRuntime, fullVariantOf, relaxedSimdSupported, relaxedVariantOf } from './kedge-runtime.js'
 import { CascadeRunner } from './cascade-runner.js'
 import { VolumeError, checkChestCT, fitToCascade, readVolume } from './cascade-volume.js'
 
@@ -52,7 +53,7 @@ async function fetchJSON(url, what) {
 const sleep = ms => new Promise(r => setTimeout(r, ms))
 
 /**
- * Where cascade.json, its models, kedge.wasm and the sample are. With `kedge serve`: from GET /api/models (waiting
+ * Where cascade.json, its models, kedge-full.wasm and the sample are. With `kedge serve`: from GET /api/models (waiting
  * while the server still converts a model); else (a plain static server) next to cascade.json, each model as a
  * bundle folder named after it.
  */
@@ -109,7 +110,11 @@ async function locate({ base, cascadeURL, sampleURL: sampleOverride, api = 'api/
     await sleep(1000)
     doc = await fetchJSON(apiURL, 'the model list')
   }
-  const wasmURL = new URL(doc?.wasm?.url ?? 'kedge.wasm', doc ? apiURL : base).href
+  // kedge-full.wasm: as the server lists it, else beside the kedge.wasm it lists (/wasm/HASH/), else beside the page.
+  const listed = doc?.wasm?.full
+  const plainURL = new URL(doc?.wasm?.url ?? 'kedge.wasm', doc ? apiURL : base)
+  const wasmURL = listed ? new URL(typeof listed === 'string' ? listed : listed.url, apiURL).href
+    : (fullVariantOf(plainURL) ?? plainURL).href
   const sample = entry?.sample ?? entry?.samples?.[0]?.url ?? entry?.samples?.[0] ?? doc?.samples?.[0]?.url ?? null
   const sampleURL = sampleOverride ? new URL(sampleOverride, base).href
     : sample ? new URL(sample, apiURL).href : new URL('demo_volume.npy', cascadeURL).href
@@ -140,13 +145,14 @@ const handlers = {
     let loaded = 0
     const report = what => postMessage({ type: 'loading', what, loaded, total: null })
     const tick = what => n => { loaded += n; report(what) }
-    report('kedge.wasm')
-    // The relaxed-SIMD build (fused multiply-add, faster convolutions) where the engine runs it, else kedge.wasm.
+    report('kedge-full.wasm')
+    // The relaxed-SIMD flavour (fused multiply-add, faster convolutions) where the engine runs it, else simd128.
     const relaxedURL = relaxedSimdSupported() ? relaxedVariantOf(where.wasmURL) : null
-    const plainBytes = () => fetchBytes(where.wasmURL, 'kedge.wasm', tick('kedge.wasm'))
+    const plainBytes = () => fetchBytes(where.wasmURL, 'kedge-full.wasm', tick('kedge-full.wasm'))
     const wasmBytes = relaxedURL
-      ? fetchBytes(relaxedURL, 'kedge-relaxed.wasm', tick('kedge.wasm')).catch(plainBytes)
+      ? fetchBytes(relaxedURL, 'kedge-full-relaxed.wasm', tick('kedge-full.wasm')).catch(plainBytes)
       : plainBytes()
+    wasmBytes.catch(() => {}) // awaited below, after the models
     const bundles = {}
     await Promise.all(Object.entries(where.files).map(async ([name, urls]) => {
       const parts = await Promise.all(Object.entries(urls).map(async ([k, u]) => [k, await fetchBytes(u, `${name}/${BUNDLE[k]}`, tick(`model ${name}`))]))
@@ -156,7 +162,8 @@ const handlers = {
     try {
       module = await WebAssembly.compile(await wasmBytes)
     } catch (e) {
-      throw new LoadError(`kedge.wasm does not compile in this browser: ${e.message}`)
+      if (e instanceof LoadError) throw new LoadError(`${e.message} (the cascade runs in kedge-full.wasm)`)
+      throw new LoadError(`kedge-full.wasm does not compile in this browser: ${e.message}`)
     }
     state = { module, configBytes: where.configBytes, config: where.config, bundles, sampleURL: where.sampleURL }
     await instantiate()
@@ -164,7 +171,7 @@ const handlers = {
     return {
       name: c.name, description: c.description, shape: c.input?.shape, spacing: c.input?.spacing_mm,
       stages: state.runner.stages, sampleURL: where.sampleURL, cascadeURL: where.cascadeURL, bytes: loaded,
-      models: Object.keys(bundles), backend: state.runtime.backend,
+      models: Object.keys(bundles), backend: state.runtime.backend, build: state.runtime.build,
     }
   },
 
