@@ -2,7 +2,7 @@
 // ?report=URL, JSON for scripted runs in headless Chromium).
 
 import { Model } from './kedge.js'
-import { relaxedSimdSupported } from './kedge-runtime.js'
+import { moduleFileName, relaxedSimdSupported } from './kedge-runtime.js'
 
 const $ = id => document.getElementById(id)
 const params = new URLSearchParams(location.search)
@@ -25,12 +25,17 @@ function randomInputs(model) {
 
 async function benchOne(name, filepaths, runs, warmup) {
   const t0 = performance.now()
-  const model = new Model({ filepaths, wasm: params.get('wasm') ?? api?.wasm?.url ?? undefined })
-  const row = { model: name, backend: null, inputs: '', loadMs: null, medianMs: null, minMs: null, p90Ms: null, wasmBytes: null, error: null }
+  // kedge-full.wasm, for a model kedge.wasm leaves out: ?wasmFull, else the server's, else beside kedge.wasm.
+  const wasm = params.get('wasm') ?? api?.wasm?.url ?? undefined
+  const wasmFull = params.get('wasmFull') ?? (params.get('wasm') ? undefined : api?.wasm?.full?.url) ?? undefined
+  const model = new Model({ filepaths, wasm, wasmFull })
+  const row = { model: name, backend: null, build: null, module: null, inputs: '', loadMs: null, medianMs: null, minMs: null, p90Ms: null, wasmBytes: null, error: null }
   try {
     await model.ready()
     row.loadMs = performance.now() - t0
     row.backend = model.backend
+    row.build = model.build
+    row.module = moduleFileName(model.build, model.backend)
     const inputs = randomInputs(model)
     row.inputs = Object.values(inputs).map(t => `(${t.shape.join(', ')})`).join(' ')
     for (let i = 0; i < warmup; i++) await model.predict(inputs)
@@ -57,7 +62,7 @@ function show(row) {
   table.hidden = false
   const tr = table.insertRow()
   const num = v => (v === null ? '' : v.toFixed(2))
-  for (const [v, cls] of [[row.model], [row.inputs], [num(row.loadMs), 'num'], [num(row.medianMs), 'num'], [num(row.minMs), 'num'],
+  for (const [v, cls] of [[row.model], [row.module ?? ''], [row.inputs], [num(row.loadMs), 'num'], [num(row.medianMs), 'num'], [num(row.minMs), 'num'],
     [num(row.p90Ms), 'num'], [row.wasmBytes === null ? '' : (row.wasmBytes / 1048576).toFixed(1), 'num'], [row.error ?? '', row.error ? 'error' : '']]) {
     const td = tr.insertCell()
     td.textContent = v
@@ -71,7 +76,7 @@ async function go(targets) {
   const results = []
   for (const [name, filepaths] of targets) {
     const row = filepaths ? await benchOne(name, filepaths, runs, warmup)
-      : { model: name, inputs: '', loadMs: null, medianMs: null, minMs: null, p90Ms: null, wasmBytes: null, error: 'no such ready model on this server' }
+      : { model: name, backend: null, build: null, module: null, inputs: '', loadMs: null, medianMs: null, minMs: null, p90Ms: null, wasmBytes: null, error: 'no such ready model on this server' }
     results.push(row)
     show(row)
   }

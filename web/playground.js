@@ -2,6 +2,7 @@
 // .npy files, look at its outputs and every layer's output, and time it. Everything runs in kedge.js's worker.
 
 import { Model } from './kedge.js'
+import { moduleFileName } from './kedge-runtime.js'
 import { parseNpy } from './npy.js'
 
 const $ = id => document.getElementById(id)
@@ -52,7 +53,8 @@ function report() {
     method: 'POST',
     body: JSON.stringify({
       model: $('served').value, loaded: !!state.model, loadError: text('loadError'), runError: text('runError'),
-      stats: text('stats'), predictStats: state.model?.predictStats ?? null,
+      stats: text('stats'), predictStats: state.model?.predictStats ?? null, backendText: text('backend'),
+      build: state.model?.build ?? null, backend: state.model?.backend ?? null,
       outputs: [...document.querySelectorAll('#outputs tr')].slice(1).map(r => [...r.cells].slice(0, 4).map(c => c.textContent)),
       layers: document.querySelectorAll('#layerOutputs tr').length ? document.querySelectorAll('#layerOutputs tr').length - 1 : 0,
     }),
@@ -119,6 +121,7 @@ async function load() {
     filepaths,
     transferLayerOutputs: $('layers').checked,
     wasm: state.api?.wasm?.url ?? undefined,
+    wasmFull: state.api?.wasm?.full?.url ?? undefined,
     onProgress: ({ loaded, total }) => {
       if (total) { bar.max = total; bar.value = loaded }
       $('progressText').textContent = `${mb(loaded)}${total ? ' of ' + mb(total) : ''}`
@@ -126,7 +129,10 @@ async function load() {
   })
   try {
     await model.ready()
-    $('backend').textContent = `${model.backend === 'wasm-relaxed-simd' ? 'WebAssembly relaxed SIMD' : 'WebAssembly SIMD'} on the CPU, in a Web Worker`
+    $('backend').textContent = `${model.backend === 'wasm-relaxed-simd' ? 'WebAssembly relaxed SIMD' : 'WebAssembly SIMD'} on the CPU, ` +
+      `in a Web Worker (${moduleFileName(model.build, model.backend)})`
+    $('backend').dataset.build = model.build
+    $('backend').dataset.backend = model.backend
   } catch (e) {
     $('loadError').textContent = e.message
     bar.hidden = true
