@@ -7,20 +7,27 @@ import { mismatch, randoms, tinyFunctional } from './bundles.mjs'
 
 const enc = new TextEncoder()
 
-test('module imports nothing and exports the ABI', async () => {
-  const { wasmPath } = await import('./wasm.mjs')
+const ABI = ['memory', '_initialize', 'kedge_alloc', 'kedge_free', 'kedge_model_create', 'kedge_model_free',
+  'kedge_set_input', 'kedge_run', 'kedge_count', 'kedge_name_ptr', 'kedge_name_len', 'kedge_shape_ptr', 'kedge_rank',
+  'kedge_data_ptr', 'kedge_data_len', 'kedge_last_error_ptr', 'kedge_last_error_len', 'kedge_last_error_kind',
+  'kedge_reset_states', 'kedge_simd_variant', 'kedge_build']
+
+test('kedge.wasm and kedge-full.wasm import nothing and export the ABI; only kedge-full.wasm the cascade ABI', async () => {
+  const { wasmPath, fullWasmPath } = await import('./wasm.mjs')
   const { readFileSync } = await import('node:fs')
-  const m = await WebAssembly.compile(readFileSync(wasmPath))
-  assert.deepEqual(WebAssembly.Module.imports(m), [])
-  const names = WebAssembly.Module.exports(m).map(e => e.name)
-  for (const n of ['memory', '_initialize', 'kedge_alloc', 'kedge_free', 'kedge_model_create', 'kedge_model_free',
-    'kedge_set_input', 'kedge_run', 'kedge_count', 'kedge_name_ptr', 'kedge_name_len', 'kedge_shape_ptr', 'kedge_rank',
-    'kedge_data_ptr', 'kedge_data_len', 'kedge_last_error_ptr', 'kedge_last_error_len', 'kedge_last_error_kind',
-    'kedge_reset_states', 'kedge_simd_variant']) {
-    assert.ok(names.includes(n), `missing export ${n}`)
+  for (const [path, build] of [[wasmPath, 1], [fullWasmPath, 2]]) {
+    const m = await WebAssembly.compile(readFileSync(path))
+    assert.deepEqual(WebAssembly.Module.imports(m), [], `${path} imports nothing`)
+    const names = WebAssembly.Module.exports(m).map(e => e.name)
+    for (const n of ABI) assert.ok(names.includes(n), `${path}: missing export ${n}`)
+    const cascade = names.filter(n => n.startsWith('kedge_cascade_'))
+    if (build === 1) assert.deepEqual(cascade, [], 'kedge.wasm has no cascade ABI')
+    else assert.ok(cascade.includes('kedge_cascade_create') && cascade.length >= 13, `kedge-full.wasm's cascade ABI: ${cascade}`)
+    const instance = await WebAssembly.instantiate(m, {})
+    instance.exports._initialize()
+    assert.equal(instance.exports.kedge_simd_variant(), 1, `${path} is a SIMD128 build`)
+    assert.equal(instance.exports.kedge_build(), build, `${path}: kedge_build()`)
   }
-  const instance = await WebAssembly.instantiate(m, {})
-  assert.equal(instance.exports.kedge_simd_variant(), 1, 'kedge.wasm is the SIMD128 build')
 })
 
 test('lists inputs and outputs with names and shapes', async () => {

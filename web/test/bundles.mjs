@@ -116,3 +116,49 @@ export function mismatch(a, b, atol = 1e-4, rtol = 1e-4) {
   }
   return worst
 }
+
+/**
+ * Functional model: tokens (None, 4) -> Embedding(6, 3) "embed". Embedding is one of the classes kedge.wasm leaves
+ * out, so this model loads in kedge-full.wasm.
+ */
+export function tinyEmbedding() {
+  const table = randoms(18, 21)
+  const model = {
+    class_name: 'Functional',
+    config: {
+      name: 'tiny_embedding',
+      layers: [
+        { class_name: 'InputLayer', name: 'tokens', config: { batch_shape: [null, 4], dtype: 'float32', name: 'tokens' }, inbound_nodes: [] },
+        {
+          class_name: 'Embedding', name: 'embed', config: { name: 'embed', input_dim: 6, output_dim: 3, mask_zero: false },
+          inbound_nodes: [{
+            args: [{ class_name: '__keras_tensor__', config: { shape: [null, 4], dtype: 'float32', keras_history: ['tokens', 0, 0] } }],
+            kwargs: {},
+          }],
+        },
+      ],
+      input_layers: [['tokens', 0, 0]],
+      output_layers: [['embed', 0, 0]],
+    },
+  }
+  const { weights, entries } = packWeights([{ layer: 'embed', weight: 'embeddings', shape: [6, 3], data: table }])
+  const metadata = {
+    format: 'kedge-bundle', format_version: 1, producer: 'web/test/bundles.mjs', keras_version: '3.15.1',
+    inputs: [{ name: 'tokens', shape: [null, 4] }], outputs: [{ name: 'embed', shape: [null, 4, 3] }], weights: entries,
+  }
+  /** The rows of the table the ids pick. */
+  function reference(ids) {
+    const out = new Float32Array(ids.length * 3)
+    ids.forEach((id, i) => out.set(table.subarray(id * 3, id * 3 + 3), i * 3))
+    return out
+  }
+  return { modelJSON: enc.encode(JSON.stringify(model)), weights, metadata: enc.encode(JSON.stringify(metadata)), reference }
+}
+
+/** tinyFunctional with its first Dense layer renamed to a class no build of Kedge has. */
+export function tinyUnknownClass() {
+  const b = tinyFunctional()
+  const json = JSON.parse(new TextDecoder().decode(b.modelJSON))
+  json.config.layers.find(l => l.name === 'hidden').class_name = 'NoSuchLayer'
+  return { ...b, modelJSON: enc.encode(JSON.stringify(json)) }
+}

@@ -1,11 +1,12 @@
-// The cascade in kedge.wasm (Sources/KedgeWasm/CascadeABI.swift through web/cascade-runner.js) against the native
+// The cascade in kedge-full.wasm (Sources/KedgeWasm/CascadeABI.swift through web/cascade-runner.js) against the native
 // `kedge cascade DIR --volume FILE --json` on the held-out volumes of Tests/Fixtures/cascade (tools/cascade/
 // make_eval.py) and the demo volume: the final probability within 1e-5, every stage's output alike; the stage-by-
 // stage ABI gives byte-identical reports to the one-call Cascade.run; bad input is refused with a clear message.
 //
 // Both sides load the same bundles, converted once by the native `kedge convert` from the files cascade.json names.
 // Environment: KEDGE_BIN (default .build/release/kedge, else .build/debug/kedge), KEDGE_CASCADE_DIR (default
-// models/cascade), KEDGE_CASCADE_VOLUMES (default Tests/Fixtures/cascade), KEDGE_WASM (default wasm/out/kedge.wasm).
+// models/cascade), KEDGE_CASCADE_VOLUMES (default Tests/Fixtures/cascade), KEDGE_WASM_FULL (default
+// wasm/out/kedge-full.wasm: the cascade needs XGBoost and the cascade ABI, which kedge.wasm leaves out).
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -67,7 +68,7 @@ after(() => {
 
 async function cascade() {
   if (!runner) {
-    rt = await runtime()
+    rt = await runtime('kedge-full')
     runner = CascadeRunner.create(rt, readFileSync(join(work, 'cascade.json')), bundles)
   }
   return runner
@@ -103,8 +104,13 @@ function compareReports(w, n, label, tol = 1e-5) {
   close(w.probability, n.probability, 1e-5, `${label} final probability`)
 }
 
-test('the module exports the cascade ABI', { skip: missing ?? false }, async () => {
-  const m = (await cascade()).runtime.exports
+test('kedge-full.wasm exports the cascade ABI; kedge.wasm refuses the cascade', { skip: missing ?? false }, async () => {
+  const small = await runtime('kedge')
+  assert.equal(small.build, 'kedge')
+  assert.throws(() => CascadeRunner.create(small, readFileSync(join(work, 'cascade.json')), bundles),
+    /kedge\.wasm has no cascade ABI \(kedge_cascade_create\): the cascade needs kedge-full\.wasm/)
+  assert.equal((await cascade()).runtime.build, 'kedge-full')
+  const m = runner.runtime.exports
   for (const n of ['kedge_cascade_create', 'kedge_cascade_free', 'kedge_cascade_run', 'kedge_cascade_start', 'kedge_cascade_step',
     'kedge_cascade_next_stage', 'kedge_cascade_stage_count', 'kedge_cascade_stage_name_ptr', 'kedge_cascade_stage_name_len',
     'kedge_cascade_report', 'kedge_cascade_report_ptr', 'kedge_cascade_heatmap', 'kedge_cascade_heatmap_ptr']) {
