@@ -4,6 +4,7 @@
 //   node tools/bench/web_bench.mjs [--models conv2d_net,conv3d_net,res3d,resnet18,mobilenetv2] [--runs 20]
 //       [--warmup 3] [--variants simd128,relaxed] [--dir bench-models] [--kedge .build/release/kedge]
 //       [--chromium PATH] [--timeout 600] [--json out.json] [--plain FILE.wasm] [--relaxed FILE.wasm]
+//       [--full FILE.wasm] [--fullrelaxed FILE.wasm]
 //
 // Needs bench-models/<name>.bundle/ (python3 tools/bench/compare_tf.py writes them; it needs .build/release/kedge),
 // wasm/out/kedge.wasm and, for the relaxed variant, wasm/out/kedge-relaxed.wasm (bash wasm/build.sh), and Debian's
@@ -13,10 +14,13 @@
 // one model, then the next) so that load drift on a shared machine hits the three alike: compare ratios within one
 // run. Every step has a time limit; the browsers and the server are stopped at the end, also on failure.
 //
-// Variants: `simd128` serves kedge.wasm under a name the loader never swaps; `relaxed` serves it as
-// /wasm/auto/kedge.wasm with kedge-relaxed.wasm beside it, so the page's loader picks the relaxed build exactly as
-// it would for a user (the column says which file the worker actually fetched). --plain/--relaxed time other
-// builds of the two modules (default wasm/out/kedge.wasm and wasm/out/kedge-relaxed.wasm).
+// Variants: `simd128` serves kedge.wasm under a name the loader never swaps (and kedge-full.wasm likewise, as the
+// page's wasmFull); `relaxed` serves it as /wasm/auto/kedge.wasm with kedge-relaxed.wasm, kedge-full.wasm and
+// kedge-full-relaxed.wasm beside it, so the page's loader picks the relaxed flavour, and kedge-full.wasm for a model
+// kedge.wasm leaves out, exactly as it would for a user. The five bench models are convolutional: they run in
+// kedge.wasm. The output says which module each run used, as the page's model reports it (build and SIMD flavour).
+// --plain/--relaxed/--full/--fullrelaxed time other builds of the modules (default wasm/out/kedge.wasm,
+// kedge-relaxed.wasm, kedge-full.wasm, kedge-full-relaxed.wasm).
 
 import { spawn, execFileSync } from 'node:child_process'
 import { createServer } from 'node:http'
@@ -28,13 +32,15 @@ import { gzipSync } from 'node:zlib'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const USAGE = 'usage: node tools/bench/web_bench.mjs [--models a,b] [--runs N] [--warmup N] [--variants simd128,relaxed] ' +
-  '[--dir bench-models] [--kedge PATH] [--chromium PATH] [--timeout SECONDS] [--json FILE] [--plain FILE] [--relaxed FILE]'
+  '[--dir bench-models] [--kedge PATH] [--chromium PATH] [--timeout SECONDS] [--json FILE] [--plain FILE] [--relaxed FILE] ' +
+  '[--full FILE] [--fullrelaxed FILE]'
 
 function parseArgs(argv) {
   const a = {
     models: 'conv2d_net,conv3d_net,res3d,resnet18,mobilenetv2', runs: 20, warmup: 3, variants: 'simd128,relaxed',
     dir: join(root, 'bench-models'), kedge: join(root, '.build/release/kedge'), chromium: null, timeout: 600, json: null,
     plain: join(root, 'wasm/out/kedge.wasm'), relaxed: join(root, 'wasm/out/kedge-relaxed.wasm'),
+    full: join(root, 'wasm/out/kedge-full.wasm'), fullrelaxed: join(root, 'wasm/out/kedge-full-relaxed.wasm'),
   }
   const rest = [...argv]
   while (rest.length) {
@@ -157,14 +163,21 @@ async function main() {
   const plain = resolve(a.plain), relaxed = resolve(a.relaxed)
   if (!existsSync(plain)) throw new Error(`${plain} is missing: bash wasm/build.sh`)
   if (a.variants.includes('relaxed') && !existsSync(relaxed)) throw new Error(`${relaxed} is missing: bash wasm/build.sh`)
-  const modules = { simd128: plain, relaxed }
+  const full = resolve(a.full), fullRelaxed = resolve(a.fullrelaxed)
+  const modules = { simd128: plain, relaxed, 'full simd128': full, 'full relaxed': fullRelaxed }
   const sizes = Object.fromEntries(Object.entries(modules).filter(([, f]) => existsSync(f)).map(([v, f]) => {
     const b = readFileSync(f)
     return [v, { bytes: b.length, gzipped: gzipSync(b, { level: 9 }).length }]
   }))
-  // The loader swaps only a file named kedge.wasm for its relaxed sibling, so simd128 gets another name.
-  const wasmFiles = { '/wasm/plain/kedge-simd128.wasm': plain, '/wasm/auto/kedge.wasm': plain, '/wasm/auto/kedge-relaxed.wasm': relaxed }
+  // The loader swaps only files named kedge.wasm / kedge-full.wasm for their relaxed siblings, so simd128 gets other
+  // names (and kedge-full.wasm is passed as wasmFull, since it is not beside a kedge.wasm).
+  const wasmFiles = {
+    '/wasm/plain/kedge-simd128.wasm': plain, '/wasm/plain/kedge-full-simd128.wasm': full,
+    '/wasm/auto/kedge.wasm': plain, '/wasm/auto/kedge-relaxed.wasm': relaxed,
+    '/wasm/auto/kedge-full.wasm': full, '/wasm/auto/kedge-full-relaxed.wasm': fullRelaxed,
+  }
   const wasmURL = { simd128: '/wasm/plain/kedge-simd128.wasm', relaxed: '/wasm/auto/kedge.wasm' }
+  const wasmFullURL = { simd128: '/wasm/plain/kedge-full-simd128.wasm' }
 
   const { server, result, served, port } = await startServer(a, wasmFiles)
   const base = `http://127.0.0.1:${port}`
@@ -190,6 +203,7 @@ async function main() {
         const tag = `/result/${name}/${v}`
         const from = served.length
         const q = new URLSearchParams({ bundle: `/bundles/${name}.bundle/`, runs: a.runs, warmup: a.warmup, wasm: wasmURL[v], report: tag })
+        if (wasmFullURL[v]) q.set('wasmFull', wasmFullURL[v])
         const close = openChromium(chromium, `${base}/web/bench.html?${q}`)
         closers.add(close)
         try {
@@ -198,10 +212,13 @@ async function main() {
           relaxedSupported = r.relaxedSimd ?? relaxedSupported
           isolated = r.crossOriginIsolated ?? isolated
           const x = r.results?.[0] ?? { error: r.error ?? 'no result' }
-          const fetched = served.slice(from).filter(s => s.status === 200 && s.path.startsWith('/wasm/')).map(s => s.path)
-          x.module = fetched.some(p => p.endsWith('kedge-relaxed.wasm')) ? 'relaxed' : fetched.length ? 'simd128' : '?'
+          // What ran, as the page's model says (x.build, x.backend, x.module), and the modules the worker fetched.
+          x.fetched = served.slice(from).filter(s => s.status === 200 && s.path.startsWith('/wasm/')).map(s => s.path)
+          x.flavour = x.backend === 'wasm-relaxed-simd' ? 'relaxed' : x.backend ? 'simd128' : '?'
+          x.module ??= '?'
           row.wasm[v] = x
-          process.stderr.write(`${name}: ${v} (${x.module}) median ${fmt(x.medianMs)} ms${x.error ? ` error: ${x.error}` : ''}\n`)
+          process.stderr.write(`${name}: ${v}: ran ${x.module} (build ${x.build ?? '?'}, ${x.flavour}) median ${fmt(x.medianMs)} ms` +
+            `${x.error ? ` error: ${x.error}` : ''}\n`)
         } finally {
           close()
           closers.delete(close)
@@ -216,6 +233,11 @@ async function main() {
   const lines = []
   lines.push(`Chromium: ${userAgent || '?'}; cross-origin isolated: ${isolated}; relaxed SIMD: ${relaxedSupported}; ` +
     `${a.warmup} warm-up + ${a.runs} timed runs, batch 1`)
+  lines.push('Ran: ' + a.variants.map(v => {
+    const used = {}
+    for (const r of rows) { const m = r.wasm[v]?.module ?? '?'; used[m] = (used[m] ?? 0) + 1 }
+    return `${v} in ${Object.entries(used).map(([m, n]) => `${m} (${n} model${n === 1 ? '' : 's'})`).join(', ')}`
+  }).join('; '))
   lines.push(Object.entries(sizes).map(([v, s]) => `${v} (${modules[v].startsWith(root + sep) ? modules[v].slice(root.length + 1) : modules[v]}) ${s.bytes} bytes ` +
     `(${kb(s.bytes)}), ${s.gzipped} gzipped (${kb(s.gzipped)})`).join('; '))
   lines.push('')
@@ -229,7 +251,8 @@ async function main() {
     for (const v of a.variants) {
       const w = r.wasm[v]
       if (!w || w.error) { cells.push(`error: ${w?.error ?? 'none'}`, ''); continue }
-      const mark = w.module !== v ? ` [ran ${w.module}]` : ''
+      // Marked when the run was not kedge.wasm in the variant's flavour.
+      const mark = w.flavour !== v || w.build !== 'kedge' ? ` [ran ${w.module}]` : ''
       cells.push(`${fmt(w.medianMs)} (${fmt(w.minMs)})${mark}`, r.native.medianMs ? (w.medianMs / r.native.medianMs).toFixed(2) : '–')
     }
     if (a.variants.length === 2) {
