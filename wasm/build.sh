@@ -97,9 +97,8 @@ compile() {
         -Xfrontend -disable-stack-protector -Xcc -msimd128 -Xcc -mbulk-memory "${SIZE_FLAGS[@]}" \
         "${flags[@]}" "$@" "$opt" -c "${sources[@]}" -o "$obj"
 }
-# The relaxed flavour: relaxed_madd is compiled as a call to the import kedge_relaxed.madd (Kernels/RelaxedSIMD.swift)
-# and turned into the instruction after wasm-opt (`relax`).
-RELAXED_FLAGS=(-D KEDGE_RELAXED_SIMD)
+# The relaxed flavour: Builtin.int_wasm_relaxed_madd needs the Builtin module (Kernels/RelaxedSIMD.swift).
+RELAXED_FLAGS=(-D KEDGE_RELAXED_SIMD -Xcc -mrelaxed-simd -enable-experimental-feature BuiltinModule)
 
 # The exports are exactly the @_cdecl("kedge_...") functions of the build's KedgeWasm files, plus the reactor's
 # initialiser.
@@ -110,40 +109,49 @@ exports_of() { # $1 = build
         sed -E 's/@_cdecl\("(.*)"\)/\1/' | sort -u
 }
 
-# $1 = build, $2 = object file, $3 = wasm, $4 = --strip-all (default) or --no-strip, $5 = imports allowed (regex)
+# $1 = build, $2 = object file, $3 = wasm, $4 = --strip-all (default) or --no-strip
 link() {
     local exports=(--export=_initialize) strip=(--strip-all) e
     for e in $(exports_of "$1"); do exports+=("--export=$e"); done
     [ ${#exports[@]} -gt 1 ] || { echo "wasm/build.sh: no @_cdecl exports found in Sources/KedgeWasm" >&2; exit 1; }
     [ "${4:-}" = --no-strip ] && strip=()
-    local allow=${5:-'^$'}
-    [ "$allow" = '^$' ] || exports+=(--allow-undefined)
     "$WASM_LD" --no-entry "${strip[@]}" --gc-sections -z stack-size=1048576 \
         "${exports[@]}" \
         "$WASI/crt1-reactor.o" "$2" "$UNICODE_OBJ" "$WASI/libc.a" "$BUILTINS" -o "$3"
     # A module that imports anything (WASI stdio, an unresolved symbol) would not instantiate without glue.
     local imports
-    imports=$(wasm2wat --enable-all "$3" | grep '^ *(import' | grep -Ev "$allow" || true)
-    if [ -n "$imports" ]; then
-        echo "wasm/build.sh: $3 imports what it must not:" >&2
-        echo "$imports" >&2
+    imports=$(wasm2wat --enable-all "$3" | grep -c '^ *(import' || true)
+    if [ "$imports" != 0 ]; then
+        echo "wasm/build.sh: $3 imports $imports function(s); it must import nothing:" >&2
+        wasm2wat --enable-all "$3" | grep "^ *(import" >&2
         exit 1
     fi
 }
 
-# Puts f32x4.relaxed_madd in place of each call to the import kedge_relaxed.madd, and removes the import: in the
-# text form functions are referenced by generated names, so removing the import renumbers nothing by hand.
-relax() { # $1 = in, $2 = out
-    local wat=${2%.wasm}.relax.wat calls type
+# Debian's wasm-opt (108) cannot parse relaxed SIMD. `hide_relaxed` turns each f32x4.relaxed_madd into a call to a
+# stand-in import, kedge_relaxed.madd, with the same operands and result; wasm-opt keeps such calls as they are
+# (an import is opaque); `restore_relaxed` puts the instruction back and removes the import. Done in the text form,
+# where functions are referenced by generated names, so adding and removing the import renumbers nothing by hand.
+RELAXED_IMPORT='  (import "kedge_relaxed" "madd" (func $kedge_relaxed.madd (param v128 v128 v128) (result v128)))'
+hide_relaxed() { # $1 = in, $2 = out
+    local wat=${2%.wasm}.wat n
     wasm2wat --enable-all --generate-names "$1" -o "$wat"
-    calls=$(grep -c 'call \$kedge_relaxed\.madd' "$wat" || true)
-    [ "$calls" -gt 0 ] || { echo "wasm/build.sh: no call of kedge_relaxed.madd in $1" >&2; exit 1; }
-    # Swift's calling convention appends (i32 self, i32 error) to the three vectors: drop those two, then madd.
-    type=$(sed -nE 's/^ *\(import "kedge_relaxed" "madd" \(func \$kedge_relaxed\.madd \(type (\$t[0-9]+)\)\)\)$/\1/p' "$wat")
-    grep -qF "(type $type (func (param v128 v128 v128 i32 i32) (result v128)))" "$wat" ||
-        { echo "wasm/build.sh: kedge_relaxed.madd in $1 is not (v128 v128 v128 i32 i32) -> v128" >&2; exit 1; }
-    sed -i -e '/^ *(import "kedge_relaxed" "madd" /d' \
-        -e 's/^\( *\)call \$kedge_relaxed\.madd$/\1drop\n\1drop\n\1f32x4.relaxed_madd/' "$wat"
+    n=$(grep -c '^ *f32x4\.relaxed_madd$' "$wat" || true)
+    [ "$n" -gt 0 ] || { echo "wasm/build.sh: no f32x4.relaxed_madd in $1" >&2; exit 1; }
+    if grep -q 'relaxed_\|kedge_relaxed' <(grep -v '^ *f32x4\.relaxed_madd$' "$wat"); then
+        echo "wasm/build.sh: $1 holds relaxed SIMD instructions other than f32x4.relaxed_madd; build.sh hides only that one" >&2
+        exit 1
+    fi
+    sed -i -e "0,/^(module/s//(module\n$RELAXED_IMPORT/" -e 's/^\( *\)f32x4\.relaxed_madd$/\1call $kedge_relaxed.madd/' "$wat"
+    wat2wasm --enable-all "$wat" -o "$2"
+    rm -f "$wat"
+}
+restore_relaxed() { # $1 = in, $2 = out
+    local wat=${2%.wasm}.wat
+    wasm2wat --enable-all --generate-names "$1" -o "$wat"
+    grep -q '^ *(import "kedge_relaxed" "madd" (func $kedge_relaxed\.madd (type $t[0-9]*)))$' "$wat" ||
+        { echo "wasm/build.sh: the stand-in import kedge_relaxed.madd is missing from $1" >&2; exit 1; }
+    sed -i -e '/^ *(import "kedge_relaxed" "madd" /d' -e 's/^\( *\)call \$kedge_relaxed\.madd$/\1f32x4.relaxed_madd/' "$wat"
     if grep -q 'kedge_relaxed' "$wat"; then echo "wasm/build.sh: kedge_relaxed.madd left in $wat" >&2; exit 1; fi
     wat2wasm --enable-all "$wat" -o "$2"
     rm -f "$wat"
@@ -165,14 +173,15 @@ gz_of() { gzip -9c "$1" | wc -c; }
 
 # One module: $1 = build (kedge|kedge-full), $2 = flavour (simd128|relaxed), $3 = output path.
 build_one() {
-    local build=$1 flavour=$2 out=$3 opt=${KEDGE_WASM_OPT:--Osize} t0 tag=$1-$2 extra=() allow='^$'
+    local build=$1 flavour=$2 out=$3 opt=${KEDGE_WASM_OPT:--Osize} t0 tag=$1-$2 extra=()
     t0=$(date +%s)
-    if [ "$flavour" = relaxed ]; then extra=("${RELAXED_FLAGS[@]}"); allow='"kedge_relaxed" "madd"'; fi
+    [ "$flavour" = relaxed ] && extra=("${RELAXED_FLAGS[@]}")
     compile "$build" "$opt" "$OUT_DIR/$tag.o" "${extra[@]}"
-    link "$build" "$OUT_DIR/$tag.o" "$OUT_DIR/$tag.linked.wasm" --strip-all "$allow"
+    link "$build" "$OUT_DIR/$tag.o" "$OUT_DIR/$tag.linked.wasm"
     if [ "$flavour" = relaxed ]; then
-        optimise "$OUT_DIR/$tag.linked.wasm" "$OUT_DIR/$tag.opt.wasm"
-        relax "$OUT_DIR/$tag.opt.wasm" "$out"
+        hide_relaxed "$OUT_DIR/$tag.linked.wasm" "$OUT_DIR/$tag.hidden.wasm"
+        optimise "$OUT_DIR/$tag.hidden.wasm" "$OUT_DIR/$tag.opt.wasm"
+        restore_relaxed "$OUT_DIR/$tag.opt.wasm" "$out"
         echo "wasm/build.sh: $out ($opt + wasm-opt -Oz, relaxed SIMD, $(( $(date +%s) - t0 )) s): $(size_of "$out") bytes" \
             "($(gz_of "$out") gzipped), $(relaxed_of "$out") relaxed SIMD ops"
     else
