@@ -3,7 +3,7 @@
 1. the bundled sample opens with one click, the cascade runs in the page's worker, and the final probability equals
    the native run (`kedge cascade models/cascade --volume models/cascade/demo_volume.npy --json`) within 1e-5;
 2. every network request the page makes (CDP Network events of the page and of its worker) is a
-   GET of the app, kedge.wasm, the models or the sample, to the page's own origin, with no body and no query; once
+   GET of the app, kedge-full.wasm (the cascade's module), the models or the sample, to the page's own origin, with no body and no query; once
    loaded, the page works offline: a DICOM series and a NIfTI file opened from disk are analysed with the network
    cut, and no request is made while they are;
 3. the synthetic DICOM series of web/test/fixtures (tools/browser/make_volume_fixtures.py) gives the native result
@@ -190,7 +190,7 @@ class Network(threading.Thread):
     """Records CDP Network.requestWillBeSent events of the page and of every worker it starts.
 
     Chromedriver's performance log only carries the page's own events, not its dedicated worker's (which fetches
-    kedge.wasm and the models), so this connects to the browser's DevTools endpoint itself, auto-attaches to the
+    kedge-full.wasm and the models), so this connects to the browser's DevTools endpoint itself, auto-attaches to the
     page and, paused at start, to each of its workers, and enables the Network domain in every one of them.
     """
 
@@ -357,7 +357,7 @@ def main():
             raise Failure("the page could not load the cascade: " + driver.find_element(By.ID, "message").text)
         ready_s = time.time() - t0
         downloaded = driver.execute_script("return window.kedgeCascade.info.bytes")
-        log("page ready in %.1f s (%.2f MB of kedge.wasm and models)" % (ready_s, downloaded / 1048576))
+        log("page ready in %.1f s (%.2f MB of kedge-full.wasm and models)" % (ready_s, downloaded / 1048576))
         driver.find_element(By.ID, "open-sample").click()
         st, dt = wait_state(driver, ("done", "error"), 600)
         msg = driver.find_element(By.ID, "message").text
@@ -458,7 +458,7 @@ def main():
         net.offline(False)
 
         # 2. every request: a GET of our own origin, no body, no query, only app / wasm / models / sample
-        allowed_prefixes = ("/bundles/", "/wasm/", "/cascades/", "/api/models", "/kedge.wasm")
+        allowed_prefixes = ("/bundles/", "/wasm/", "/cascades/", "/api/models", "/kedge-full.wasm", "/kedge-full-relaxed.wasm")
         app_files = set("/" + os.path.relpath(p, os.path.join(ROOT, "web")) for p in glob.glob(os.path.join(ROOT, "web", "*")))
         sample_url = driver.execute_script("return window.kedgeCascade.info.sampleURL")
         bad = []
@@ -470,11 +470,18 @@ def main():
                 bad.append(r)
         for r in loaded:
             log("  request:", r["method"], r["url"].replace(base, ""), "(%s, %s)" % (r["type"], r["target"]))
-        check(not bad, "all %d requests are body-less GETs of the app, kedge.wasm, the models and the sample%s" % (
+        check(not bad, "all %d requests are body-less GETs of the app, kedge-full.wasm, the models and the sample%s" % (
             len(loaded), "" if not bad else ": " + json.dumps(bad)))
         seen = " ".join(r["url"] for r in loaded)
         check("/bundles/" in seen and ".wasm" in seen and any(r["target"] == "worker" for r in loaded),
-              "the worker's requests (kedge.wasm, the bundles) are recorded too")
+              "the worker's requests (kedge-full.wasm, the bundles) are recorded too")
+        # The cascade needs XGBoost and the cascade ABI, which kedge.wasm leaves out: the worker loads kedge-full.wasm
+        # (its relaxed-SIMD flavour in Chromium) and nothing else.
+        modules = [urllib.parse.urlsplit(r["url"]).path.rsplit("/", 1)[-1] for r in loaded if r["url"].endswith(".wasm")]
+        check(modules in (["kedge-full-relaxed.wasm"], ["kedge-full.wasm"]), "the worker loads kedge-full.wasm only: %s" % modules)
+        build = driver.execute_script("return window.kedgeCascade.info.build")
+        footer = driver.find_element(By.ID, "footer-backend").text
+        check(build == "kedge-full" and modules[0] in footer, "the page says it runs in %s (%r)" % (modules[0], footer))
         results["requests"] = [r["method"] + " " + r["url"].replace(base, "") for r in loaded]
         if a.bench:
             results["bench"] = bench(driver, kedge, models, demo, a.bench)
