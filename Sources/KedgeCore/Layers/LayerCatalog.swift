@@ -23,34 +23,27 @@ struct LayerBuilder {
 public enum LayerCatalog {
     /// Families in the order docs/LAYERS.md lists them, each with its title.
     ///
-    /// The wasm module comes in two builds (wasm/build.sh). `kedge.wasm` (`KEDGE_WASM_SLIM`) holds the families of
-    /// feed-forward and convolutional models and stays small; it leaves out the sequence family (Layers/Sequence/),
-    /// tree ensembles, the cascade and the Keras 1 classes (Layers/Keras1.swift). `kedge-full.wasm` and native builds hold
-    /// everything. A model the small build cannot read fails with `.notInThisBuild`, and kedge.js then loads
-    /// kedge-full.wasm and tries again, so the split never changes an answer.
+    /// The wasm module comes in two builds (wasm/build.sh). `kedge.wasm` (`KEDGE_WASM_SLIM`) holds the families
+    /// listed here first, those of feed-forward and convolutional models, and stays small; `fullBuildFamilies` (the
+    /// sequence family in Layers/Sequence/, tree ensembles, the Keras 1 classes of Layers/Keras1.swift) are only in
+    /// `kedge-full.wasm` and native builds. A model the small build cannot read fails with `.notInThisBuild`, and
+    /// kedge.js then loads kedge-full.wasm and tries again, so the split never changes an answer.
+    static let families: [(title: String, builders: [LayerBuilder])] = [
+        ("core", coreBuilders),
+        ("activations", activationBuilders),
+        ("regularization", regularizationBuilders),
+        ("reshaping", reshapingBuilders),
+        ("convolutional", convolutionalBuilders),
+        ("pooling", poolingBuilders),
+        ("normalization", normalizationBuilders),
+        ("merging", mergingBuilders),
+        ("preprocessing", preprocessingBuilders),
+    ] + fullBuildFamilies
+
     #if KEDGE_WASM_SLIM
-    static let families: [(title: String, builders: [LayerBuilder])] = [
-        ("core", coreBuilders),
-        ("activations", activationBuilders),
-        ("regularization", regularizationBuilders),
-        ("reshaping", reshapingBuilders),
-        ("convolutional", convolutionalBuilders),
-        ("pooling", poolingBuilders),
-        ("normalization", normalizationBuilders),
-        ("merging", mergingBuilders),
-        ("preprocessing", preprocessingBuilders),
-    ]
+    static let fullBuildFamilies: [(title: String, builders: [LayerBuilder])] = []
     #else
-    static let families: [(title: String, builders: [LayerBuilder])] = [
-        ("core", coreBuilders),
-        ("activations", activationBuilders),
-        ("regularization", regularizationBuilders),
-        ("reshaping", reshapingBuilders),
-        ("convolutional", convolutionalBuilders),
-        ("pooling", poolingBuilders),
-        ("normalization", normalizationBuilders),
-        ("merging", mergingBuilders),
-        ("preprocessing", preprocessingBuilders),
+    static let fullBuildFamilies: [(title: String, builders: [LayerBuilder])] = [
         ("sequence (embedding, recurrent, attention, wrappers)", sequenceBuilders),
         ("trees (xgboost)", treeBuilders),
         ("Keras 1 (legacy layers)", keras1Builders),
