@@ -57,8 +57,8 @@ final class Graph {
         }
 
         // Build every non-input layer once.
-        var built: [String: Layer] = [:]
-        var buildCalled: Set<String> = []
+        // Each layer with whether its `build` (first call) has run; later calls of a shared layer only infer shapes.
+        var built: [String: (layer: Layer, hasBuilt: Bool)] = [:]
         for entry in config.layers where entry.className != "InputLayer" {
             let path = pathPrefix + entry.name
             let layer: Layer
@@ -82,7 +82,7 @@ final class Graph {
                     weights: ws)
                 layer = try LayerCatalog.make(spec)
             }
-            built[entry.name] = layer
+            built[entry.name] = (layer, false)
             layers.append(layer)
         }
 
@@ -139,14 +139,14 @@ final class Graph {
                 arguments.explicitMask = !explicitMasks.isEmpty
                 let layerInputs = ins
                 for s in explicitMasks where s >= 0 { ins.append(s) }
-                let layer = built[p.entry.name]!
+                let (layer, hasBuilt) = built[p.entry.name]!
                 let inShapes = layerInputs.map { slotShapes[$0] }
                 let outShapes: [[Int]]
-                if buildCalled.contains(p.entry.name) {
+                if hasBuilt {
                     outShapes = try layer.outputShapes(inShapes, arguments: arguments)
                 } else {
                     outShapes = try layer.build(inShapes, arguments: arguments)
-                    buildCalled.insert(p.entry.name)
+                    built[p.entry.name]!.hasBuilt = true
                 }
                 var outs: [Int] = []
                 for (t, shape) in outShapes.enumerated() {

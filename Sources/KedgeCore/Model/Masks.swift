@@ -50,13 +50,14 @@ enum MaskRule {
     /// GlobalAveragePooling1D (channels_last) averages over unmasked steps only, and drops the mask.
     case maskedTemporalMean
 
-    static let keepClasses: Set<String> = [
+    // Arrays, not Sets: looked up once per layer at load, and a Set literal costs ~3 KB of hashing code in kedge.wasm.
+    static let keepClasses: [String] = [
         "Activation", "ReLU", "ELU", "LeakyReLU", "PReLU", "Softmax", "ThresholdedReLU", "Dense", "Identity", "Lambda",
         "Dropout", "AlphaDropout", "GaussianDropout", "GaussianNoise", "ActivityRegularization", "SpatialDropout1D",
         "SpatialDropout2D", "SpatialDropout3D", "BatchNormalization", "LayerNormalization", "GroupNormalization",
         "UnitNormalization", "Normalization", "Rescaling",
     ]
-    static let mergeClasses: Set<String> = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]
+    static let mergeClasses: [String] = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"]
 
     static func of(_ config: LayerConfig, kerasMajor: Int) -> MaskRule {
         let c = config.className
