@@ -18,6 +18,8 @@ public enum LayerDocs {
             - **ignored**: keys Kedge reads past because they do not change inference, besides the
               [keys every layer may carry](#keys-every-layer-may-carry).
             - **weights**: the weight names Kedge reads, in Keras's order, for the default config and the variants shown.
+            - Families marked **(kedge-full.wasm)** are not in kedge.wasm, the small module kedge.js loads first: a model
+              that uses one of them makes kedge.js fetch kedge-full.wasm and run there (wasm/ABI.md). Native builds hold all.
 
 
             """
@@ -39,7 +41,8 @@ public enum LayerDocs {
         s += "constraints (Keras 1 `init`, `W_regularizer`, ...) only matter for training |\n"
 
         for family in LayerCatalog.familyClassNames where !family.classNames.isEmpty {
-            s += "\n## \(family.title)\n\n| class | options (supported values) | weights |\n|---|---|---|\n"
+            let fullOnly = LayerCatalog.fullBuildFamilyTitles.contains(family.title) ? " (kedge-full.wasm)" : ""
+            s += "\n## \(family.title)\(fullOnly)\n\n| class | options (supported values) | weights |\n|---|---|---|\n"
             for classes in family.classNames {
                 s += "| \(classes.joined(separator: " / ")) | "
                 guard let e = LayerOptions.entry(for: classes[0]) else {

@@ -99,4 +99,7 @@ extension LayerCatalog {
     public static var familyClassNames: [(title: String, classNames: [[String]])] {
         families.map { f in (f.title, f.builders.map { $0.classNames }) }
     }
+
+    /// Titles of the families that only kedge-full.wasm (and native builds) hold; docs/LAYERS.md marks them.
+    public static var fullBuildFamilyTitles: [String] { fullBuildFamilies.map { $0.title } }
 }
