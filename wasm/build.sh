@@ -72,7 +72,7 @@ SLIM_EXCLUDES='^Sources/KedgeCore/(Layers/Sequence/|Layers/Keras1\.swift$|Cascad
 mapfile -t SOURCES_SLIM < <(printf '%s\n' "${SOURCES_FULL[@]}" | grep -Ev "$SLIM_EXCLUDES")
 SLIM_FLAGS=(-D KEDGE_WASM_SLIM)
 
-# Unicode: Debian-independent C stand-in for libswiftUnicodeDataTables.a (wasm/unicode-no-normalization.c says why).
+# Unicode: a C stand-in for the toolchain's libswiftUnicodeDataTables.a (wasm/unicode-no-normalization.c says why).
 UNICODE_OBJ=$OUT_DIR/unicode-no-normalization.o
 "$CLANG" --target=wasm32-unknown-unknown -Oz -c wasm/unicode-no-normalization.c -o "$UNICODE_OBJ"
 
@@ -157,7 +157,8 @@ restore_relaxed() { # $1 = in, $2 = out
     rm -f "$wat"
 }
 
-# Debian's wasm-opt (108) predates relaxed SIMD: if it cannot read the module, keep the module as linked.
+# wasm-opt -Oz; should it fail, the module is kept as linked, with a warning (relaxed modules reach it with the
+# instruction hidden, see hide_relaxed).
 optimise() { # $1 = in, $2 = out
     if ! wasm-opt --enable-simd --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
         --enable-nontrapping-float-to-int -Oz "$1" -o "$2" 2>"$2.wasm-opt.log"; then
