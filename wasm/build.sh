@@ -71,6 +71,9 @@ mapfile -t SOURCES_FULL < <(find Sources/KedgeCore Sources/KedgeWasm -name '*.sw
 SLIM_EXCLUDES='^Sources/KedgeCore/(Layers/Sequence/|Layers/Keras1\.swift$|Cascade/|Trees/)|^Sources/KedgeWasm/CascadeABI\.swift$'
 mapfile -t SOURCES_SLIM < <(printf '%s\n' "${SOURCES_FULL[@]}" | grep -Ev "$SLIM_EXCLUDES")
 SLIM_FLAGS=(-D KEDGE_WASM_SLIM)
+sources_of() { # $1 = build (kedge|kedge-full): its Swift files, one per line
+    if [ "$1" = kedge ]; then printf '%s\n' "${SOURCES_SLIM[@]}"; else printf '%s\n' "${SOURCES_FULL[@]}"; fi
+}
 
 # Unicode: a C stand-in for the toolchain's libswiftUnicodeDataTables.a (wasm/unicode-no-normalization.c says why).
 UNICODE_OBJ=$OUT_DIR/unicode-no-normalization.o
@@ -90,7 +93,8 @@ SIZE_FLAGS=(-Xfrontend -disable-swift-specific-llvm-optzns
 compile() {
     local build=$1 opt=$2 obj=$3 sources flags=()
     shift 3
-    if [ "$build" = kedge ]; then sources=("${SOURCES_SLIM[@]}"); flags=("${SLIM_FLAGS[@]}"); else sources=("${SOURCES_FULL[@]}"); fi
+    mapfile -t sources < <(sources_of "$build")
+    [ "$build" = kedge ] && flags=("${SLIM_FLAGS[@]}")
     "$SWIFTC" -target wasm32-unknown-none-wasm \
         -enable-experimental-feature Embedded -enable-experimental-feature Extern \
         -wmo -parse-as-library -module-name KedgeCore -D KEDGE_WASM_SINGLE_MODULE \
@@ -103,9 +107,7 @@ RELAXED_FLAGS=(-D KEDGE_RELAXED_SIMD -Xcc -mrelaxed-simd -enable-experimental-fe
 # The exports are exactly the @_cdecl("kedge_...") functions of the build's KedgeWasm files, plus the reactor's
 # initialiser.
 exports_of() { # $1 = build
-    local files
-    if [ "$1" = kedge ]; then files=("${SOURCES_SLIM[@]}"); else files=("${SOURCES_FULL[@]}"); fi
-    printf '%s\n' "${files[@]}" | grep '^Sources/KedgeWasm/' | xargs grep -hoE '@_cdecl\("kedge_[A-Za-z0-9_]+"\)' |
+    sources_of "$1" | grep '^Sources/KedgeWasm/' | xargs grep -hoE '@_cdecl\("kedge_[A-Za-z0-9_]+"\)' |
         sed -E 's/@_cdecl\("(.*)"\)/\1/' | sort -u
 }
 
@@ -228,15 +230,17 @@ build)
     else
         rm -f "$dir/kedge-relaxed.wasm" "$dir/kedge-full-relaxed.wasm"
     fi
+    log_of() { echo "$OUT_DIR/$1-$2.log"; } # $1 $2 = build flavour, as build_one takes them
     pids=()
     for j in "${jobs_[@]}"; do
         # shellcheck disable=SC2086
-        build_one $j > "$OUT_DIR/$(echo $j | cut -d' ' -f1-2 | tr ' ' -).log" 2>&1 &
+        build_one $j > "$(log_of $j)" 2>&1 &
         pids+=($!)
         if [ ${#pids[@]} -ge "${KEDGE_WASM_JOBS:-2}" ]; then wait "${pids[0]}" || fail=1; pids=("${pids[@]:1}"); fi
     done
     for p in "${pids[@]}"; do wait "$p" || fail=1; done
-    for j in "${jobs_[@]}"; do cat "$OUT_DIR/$(echo $j | cut -d' ' -f1-2 | tr ' ' -).log"; done
+    # shellcheck disable=SC2086
+    for j in "${jobs_[@]}"; do cat "$(log_of $j)"; done
     [ -z "${fail:-}" ] || { echo "wasm/build.sh: a build failed (logs above)" >&2; exit 1; }
     ;;
 esac
