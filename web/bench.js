@@ -23,13 +23,18 @@ function randomInputs(model) {
   return inputs
 }
 
+/** A result row before (or without) a run. */
+function blankRow(model, error = null) {
+  return { model, backend: null, build: null, module: null, inputs: '', loadMs: null, medianMs: null, minMs: null, p90Ms: null, wasmBytes: null, error }
+}
+
 async function benchOne(name, filepaths, runs, warmup) {
   const t0 = performance.now()
   // kedge-full.wasm, for a model kedge.wasm leaves out: ?wasmFull, else the server's, else beside kedge.wasm.
   const wasm = params.get('wasm') ?? api?.wasm?.url ?? undefined
   const wasmFull = params.get('wasmFull') ?? (params.get('wasm') ? undefined : api?.wasm?.full?.url) ?? undefined
   const model = new Model({ filepaths, wasm, wasmFull })
-  const row = { model: name, backend: null, build: null, module: null, inputs: '', loadMs: null, medianMs: null, minMs: null, p90Ms: null, wasmBytes: null, error: null }
+  const row = blankRow(name)
   try {
     await model.ready()
     row.loadMs = performance.now() - t0
@@ -76,7 +81,7 @@ async function go(targets) {
   const results = []
   for (const [name, filepaths] of targets) {
     const row = filepaths ? await benchOne(name, filepaths, runs, warmup)
-      : { model: name, backend: null, build: null, module: null, inputs: '', loadMs: null, medianMs: null, minMs: null, p90Ms: null, wasmBytes: null, error: 'no such ready model on this server' }
+      : blankRow(name, 'no such ready model on this server')
     results.push(row)
     show(row)
   }

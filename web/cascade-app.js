@@ -4,6 +4,7 @@
 // `window.kedgeCascade` holds the last report.
 
 import { PRESETS, SliceViewer } from './cascade-viewer.js'
+import { moduleFileName } from './kedge-runtime.js'
 
 const $ = id => document.getElementById(id)
 const params = new URLSearchParams(location.search)
@@ -286,8 +287,7 @@ async function init() {
     }
     for (const id of ['open-folder', 'open-files', 'open-sample']) $(id).disabled = false
     const simd = info.backend === 'wasm-relaxed-simd' ? 'WebAssembly relaxed SIMD' : 'WebAssembly SIMD'
-    const file = `${info.build === 'kedge' ? 'kedge' : 'kedge-full'}${info.backend === 'wasm-relaxed-simd' ? '-relaxed' : ''}.wasm`
-    $('footer-backend').textContent = `${simd} (${file}) in a worker · works offline once loaded`
+    $('footer-backend').textContent = `${simd} (${moduleFileName(info.build, info.backend)}) in a worker · works offline once loaded`
     setStatus('Ready: open a CT', 'ok')
     setState('ready')
   } catch (e) {

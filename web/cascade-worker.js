@@ -7,7 +7,8 @@
 // Requests {id, type, ...} are answered with {id, result} or {id, error: {message, kind}}; events go out as
 // {type: 'loading' | 'opened' | 'volume' | 'stage-start' | 'stage', ...}.
 
-import { KedgeRuntime, fullVariantOf, relaxedSimdSupported, relaxedVariantOf } from './kedge-runtime.js'
+import { KedgeRuntime, fullVariantOf } from './kedge-runtime.js'
+import { loadWasm } from './kedge-fetch.js'
 import { CascadeRunner } from './cascade-runner.js'
 import { VolumeError, checkChestCT, fitToCascade, readVolume } from './cascade-volume.js'
 
@@ -146,12 +147,10 @@ const handlers = {
     const report = what => postMessage({ type: 'loading', what, loaded, total: null })
     const tick = what => n => { loaded += n; report(what) }
     report('kedge-full.wasm')
-    // The relaxed-SIMD flavour (fused multiply-add, faster convolutions) where the engine runs it, else simd128.
-    const relaxedURL = relaxedSimdSupported() ? relaxedVariantOf(where.wasmURL) : null
-    const plainBytes = () => fetchBytes(where.wasmURL, 'kedge-full.wasm', tick('kedge-full.wasm'))
-    const wasmBytes = relaxedURL
-      ? fetchBytes(relaxedURL, 'kedge-full-relaxed.wasm', tick('kedge-full.wasm')).catch(plainBytes)
-      : plainBytes()
+    // kedge.js's loader: the relaxed-SIMD flavour (fused multiply-add, faster convolutions) where the engine runs
+    // it, else simd128. A failed fetch becomes a LoadError like the other downloads.
+    const wasmBytes = loadWasm(where.wasmURL, {}, { build: 'kedge-full', onChunk: tick('kedge-full.wasm') })
+      .catch(e => { throw new LoadError(e.message) })
     wasmBytes.catch(() => {}) // awaited below, after the models
     const bundles = {}
     await Promise.all(Object.entries(where.files).map(async ([name, urls]) => {
