@@ -30,6 +30,16 @@ public enum LayerDocs {
         s += "; `None` means linear. `hard_sigmoid` is Keras 1/2's or Keras 3's formula after the file's Keras version. "
         s += "Other names are refused.\n\n"
 
+        s += "## Keras 3 op nodes\n\n"
+        s += "A Functional model built with `keras.ops` calls (or with layers whose `call` uses them, as MobileNetV3's "
+        s += "hard-swish `x * relu6(x + 3.0) * (1/6)`) saves each call as an op node (`\"module\": \"keras.src.ops.numpy\"`; "
+        s += "Keras 3's `.h5` drops the module, and Kedge tells such a node from the layer of the same class name by its "
+        s += "config and call). Kedge runs these: "
+        s += OpNodes.supported.map { "`\($0)`" }.joined(separator: ", ")
+        s += ". The arithmetic ones take Python numbers as operands on either side and broadcast tensor operands of "
+        s += "equal rank as numpy does; `Concatenate` takes the op's `axis` (default 0). Every other op node, and an op "
+        s += "argument Kedge does not read, is refused at convert time with an error naming the node and the op.\n\n"
+
         s += "## Keys every layer may carry\n\n| key | what Kedge does with it |\n|---|---|\n"
         for o in LayerOptions.readByModelLoader {
             s += "| \(keys(o)) | read by the model loader: \(o.values) |\n"

@@ -84,8 +84,8 @@ enum FixtureConfigs {
         let files = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil)!
         for case let url as URL in files {
             let rel = String(url.path.dropFirst(root.path.count + 1))
-            // Deliberately broken files for the converter's error tests.
-            if rel.hasPrefix("converter/bad/") { continue }
+            // Deliberately broken files for the converter's error tests, and op nodes it must refuse.
+            if rel.hasPrefix("converter/bad/") || rel.hasPrefix("ops_refused_k3/") { continue }
             let name = url.lastPathComponent
             let text: String?
             do {

@@ -142,6 +142,8 @@ final class ParityReport: @unchecked Sendable {
         title: "parity with real Keras (index.json)", expected: { ParityTests.fixtures.cases.count })
     static let sequence = ParityReport(
         title: "sequence parity with real Keras (index_sequence.json)", expected: { RecurrentParityTests.pending.count })
+    static let ops = ParityReport(
+        title: "Keras 3 op-node parity with real Keras (index_ops.json)", expected: { OpNodeParityTests.all.count })
 
     private let title: String
     private let expected: () -> Int

@@ -64,6 +64,6 @@ public enum Keras1Config {
         default:
             break
         }
-        return changed ? LayerConfig(layerName: c.layerName, className: c.className, json: o) : c
+        return changed ? LayerConfig(layerName: c.layerName, className: c.className, json: o, opModule: c.opModule) : c
     }
 }

@@ -5,11 +5,15 @@ public struct LayerConfig {
     public let layerName: String
     public let className: String
     public let json: JSONObject
+    /// Set for a Keras 3 op node (`"module": "keras.src.ops.numpy"`, ...): the module it names. An op node's class
+    /// name can be a layer's (`Add`, `Concatenate`) with other semantics, so layers that also run op nodes check it.
+    public let opModule: String?
 
-    public init(layerName: String, className: String, json: JSONObject) {
+    public init(layerName: String, className: String, json: JSONObject, opModule: String? = nil) {
         self.layerName = layerName
         self.className = className
         self.json = json
+        self.opModule = opModule
     }
 
     public subscript(key: String) -> JSON? {

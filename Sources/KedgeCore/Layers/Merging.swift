@@ -204,10 +204,81 @@ final class ElementwiseMerge: Layer {
     let op: BroadcastBinary.Op
     let average: Bool
 
+    /// Set when this runs a Keras 3 op node (`keras.ops.add(x, 3.0)`, ...): numpy broadcasting of same-rank
+    /// operands, and Python numbers among the operands.
+    let isOpNode: Bool
+    /// The operands in call order, for an op node with constants: nil for the next input tensor, else the constant
+    /// (as float32, as Keras converts it). Empty: the inputs alone.
+    private var operands: [Float?] = []
+
     init(_ s: LayerSpec, _ op: BroadcastBinary.Op, average: Bool = false) {
         self.op = op
         self.average = average
+        self.isOpNode = s.config.opModule != nil
         super.init(spec: s)
+    }
+
+    /// Reads the call's constant operands. A merge layer takes tensors only; an op node may take numbers, and no
+    /// other argument: anything else is refused rather than ignored.
+    private func readOperands(_ arguments: CallArguments, tensors: Int) throws(KedgeError) -> [Float?] {
+        try rejectKeywordTensors(arguments)
+        var list: [Float?] = []
+        // A merge layer's call options (Keras 2's `training`, ...) change nothing, as before; an op node has none.
+        for k in arguments.options.keys where isOpNode || k == CallKeywords.positionalKey {
+            guard isOpNode, k == CallKeywords.positionalKey, let args = arguments.options[k]?.array else {
+                throw KedgeError(
+                    .unsupportedLayer,
+                    "layer '\(name)' (\(className)) is called with argument '\(k)', which Kedge does not support for this class")
+            }
+            var seen = 0
+            for a in args {
+                if a.isNull {
+                    list.append(nil)
+                    seen += 1
+                } else if let d = a.double {
+                    list.append(Float(d))
+                } else {
+                    throw KedgeError(
+                        .unsupportedLayer,
+                        "op node '\(name)' (\(className)) has a non-numeric constant operand; Kedge supports numbers only")
+                }
+            }
+            guard seen == tensors else {
+                throw KedgeError(.invalidConfig, "op node '\(name)' (\(className)): the call lists \(seen) tensors, the graph gives \(tensors)")
+            }
+        }
+        return list
+    }
+
+    /// The operands' shapes: the inputs', with each constant as a shape of 1s of the inputs' rank.
+    private func operandShapes(_ inputShapes: [[Int]]) -> [[Int]] {
+        guard !operands.isEmpty else { return inputShapes }
+        var rank = 0
+        for s in inputShapes { rank = max(rank, s.count) }
+        var out: [[Int]] = []
+        var next = 0
+        for o in operands {
+            if o == nil {
+                out.append(inputShapes[next])
+                next += 1
+            } else {
+                out.append([Int](repeating: 1, count: rank))
+            }
+        }
+        return out
+    }
+
+    override func build(_ inputShapes: [[Int]], arguments: CallArguments) throws(KedgeError) -> [[Int]] {
+        operands = try readOperands(arguments, tensors: inputShapes.count)
+        return try outputShapes(inputShapes)
+    }
+
+    override func outputShapes(_ inputShapes: [[Int]], arguments: CallArguments) throws(KedgeError) -> [[Int]] {
+        // A later call of a shared op node must pass the same constants: the layer keeps one list.
+        guard try readOperands(arguments, tensors: inputShapes.count) == operands else {
+            throw KedgeError(.unsupportedLayer, "layer '\(name)' (\(className)) is called again with other constant operands")
+        }
+        return try outputShapes(inputShapes)
     }
 
     private func padded(_ shape: [Int], to rank: Int) -> [Int] {
@@ -215,11 +286,17 @@ final class ElementwiseMerge: Layer {
         return [shape[0]] + [Int](repeating: 1, count: rank - shape.count) + shape.dropFirst()
     }
 
-    override func outputShapes(_ inputShapes: [[Int]]) throws(KedgeError) -> [[Int]] {
-        if op == .subtract {
+    override func outputShapes(_ tensorShapes: [[Int]]) throws(KedgeError) -> [[Int]] {
+        let inputShapes = operandShapes(tensorShapes)
+        if op == .subtract || isOpNode {
             guard inputShapes.count == 2 else { throw arityError(inputShapes.count, expected: 2) }
         } else if inputShapes.isEmpty {
             throw shapeError("expects at least 1 input")
+        }
+        if isOpNode && inputShapes[0].count != inputShapes[1].count {
+            // numpy aligns shapes of different rank from the right, the merge layers after the batch axis.
+            throw shapeError(
+                "op operands of rank \(inputShapes[0].count) and \(inputShapes[1].count): Kedge broadcasts op operands of equal rank only")
         }
         var rank = 0
         for s in inputShapes { rank = max(rank, s.count) }
@@ -235,10 +312,23 @@ final class ElementwiseMerge: Layer {
         return [out]
     }
 
-    override func forward(_ inputs: [Tensor]) throws(KedgeError) -> [Tensor] {
+    override func forward(_ tensors: [Tensor]) throws(KedgeError) -> [Tensor] {
         var shapes: [[Int]] = []
-        for x in inputs { shapes.append(x.shape) }
+        for x in tensors { shapes.append(x.shape) }
         let rank = try outputShapes(shapes)[0].count
+        var inputs = tensors
+        if !operands.isEmpty {
+            inputs = []
+            var next = 0
+            for o in operands {
+                if let c = o {
+                    inputs.append(Tensor(shape: [Int](repeating: 1, count: rank), data: [c]))
+                } else {
+                    inputs.append(tensors[next])
+                    next += 1
+                }
+            }
+        }
         var acc = inputs[0].reshaped(padded(inputs[0].shape, to: rank))
         for (i, x) in inputs.enumerated() where i > 0 {
             let b = x.reshaped(padded(x.shape, to: rank))
@@ -267,7 +357,8 @@ final class Concatenate: Layer {
     let axis: Int
 
     init(_ s: LayerSpec) throws(KedgeError) {
-        axis = try s.config.int("axis", default: -1)
+        // keras.ops.concatenate's axis defaults to 0, the Concatenate layer's to -1.
+        axis = try s.config.int("axis", default: s.config.opModule != nil ? 0 : -1)
         super.init(spec: s)
     }
 

@@ -345,9 +345,11 @@ public struct ModelConfig {
             if modelClassNames.contains(cls), let c = l["config"] {
                 inner = try parseModel(className: cls, config: c, kerasMajor: kerasMajor)
             }
+            let opModule = try OpNodes.module(of: l, name: lname, className: cls, kerasMajor: kerasMajor)
             layers.append(
                 LayerEntry(
-                    name: lname, className: cls, config: LayerConfig(layerName: lname, className: cls, json: cfgObj),
+                    name: lname, className: cls,
+                    config: LayerConfig(layerName: lname, className: cls, json: cfgObj, opModule: opModule),
                     inboundNodes: nodes, inner: inner, inboundKeywords: keywords))
         }
         let inputs = try refList(config["input_layers"], key: "input_layers", model: name)
