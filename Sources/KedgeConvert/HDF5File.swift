@@ -9,7 +9,9 @@ import KedgeCore
 final class HDF5File {
     /// The name errors use for this file (the path the user gave, or `model.keras:model.weights.h5`).
     let name: String
+    /// The open file, or -1 when this reads a snapshot taken in a reader process (`HDF5Isolation`).
     private let id: hid_t
+    private let snapshot: HDF5Snapshot?
 
     static let lock = NSRecursiveLock()
 
@@ -30,8 +32,16 @@ final class HDF5File {
         return false
     }
 
+    /// A file read through a snapshot: no libhdf5 call on its bytes in this process.
+    init(snapshot: HDF5Snapshot, name: String) {
+        self.name = name
+        self.snapshot = snapshot
+        id = -1
+    }
+
     init(path: String, name: String) throws {
         self.name = name
+        snapshot = nil
         id = try HDF5File.locked {
             _ = kedge_H5_silence_errors()
             let f = H5Fopen(path, kedge_H5F_ACC_RDONLY(), hid_t(H5P_DEFAULT))
@@ -47,6 +57,7 @@ final class HDF5File {
     /// Opens an HDF5 image held in memory (the weights inside a .keras zip), without a temporary file.
     init(image: [UInt8], name: String) throws {
         self.name = name
+        snapshot = nil
         id = try HDF5File.locked {
             _ = kedge_H5_silence_errors()
             let fapl = H5Pcreate(kedge_H5P_FILE_ACCESS())
@@ -70,14 +81,15 @@ final class HDF5File {
     }
 
     deinit {
-        HDF5File.locked { _ = H5Fclose(id) }
+        if snapshot == nil { HDF5File.locked { _ = H5Fclose(id) } }
     }
 
     // MARK: structure
 
     /// True when every component of `path` exists (H5Lexists fails, rather than says no, for a missing parent).
     func exists(_ path: String) -> Bool {
-        HDF5File.locked {
+        if let snapshot { return path.isEmpty || snapshot.objects[path] != nil }
+        return HDF5File.locked {
             var prefix = ""
             for part in path.split(separator: "/", omittingEmptySubsequences: true) {
                 prefix += (prefix.isEmpty ? "" : "/") + part
@@ -97,12 +109,24 @@ final class HDF5File {
         }
     }
 
-    func isGroup(_ path: String) -> Bool { path.isEmpty || objectType(path) == H5I_GROUP }
-    func isDataset(_ path: String) -> Bool { objectType(path) == H5I_DATASET }
+    func isGroup(_ path: String) -> Bool {
+        if let snapshot { return path.isEmpty || snapshot.objects[path]?.kind == .group }
+        return path.isEmpty || objectType(path) == H5I_GROUP
+    }
+    func isDataset(_ path: String) -> Bool {
+        if let snapshot { return snapshot.objects[path]?.kind == .dataset }
+        return objectType(path) == H5I_DATASET
+    }
 
     /// The names of a group's members, in the file's (alphabetical) order: callers decide the order they need.
     func children(_ path: String) throws -> [String] {
-        try HDF5File.locked {
+        if let snapshot {
+            guard let o = snapshot.objects[path], o.kind == .group else {
+                throw KedgeError(.invalidFile, "\(name): group '\(path)' cannot be opened")
+            }
+            return try o.children.get()
+        }
+        return try HDF5File.locked {
             let g = H5Gopen2(id, path.isEmpty ? "/" : path, hid_t(H5P_DEFAULT))
             guard g >= 0 else { throw KedgeError(.invalidFile, "\(name): group '\(path)' cannot be opened") }
             defer { H5Gclose(g) }
@@ -127,7 +151,8 @@ final class HDF5File {
     // MARK: attributes
 
     func hasAttribute(_ object: String, _ attr: String) -> Bool {
-        HDF5File.locked { H5Aexists_by_name(id, object.isEmpty ? "/" : object, attr, hid_t(H5P_DEFAULT)) > 0 }
+        if let snapshot { return snapshot.objects[object]?.attributes.contains { $0.name == attr } ?? false }
+        return HDF5File.locked { H5Aexists_by_name(id, object.isEmpty ? "/" : object, attr, hid_t(H5P_DEFAULT)) > 0 }
     }
 
     /// A string attribute (scalar or a one-element list), or nil when absent.
@@ -157,8 +182,36 @@ final class HDF5File {
 
     private func where_(_ object: String) -> String { object.isEmpty ? "/" : object }
 
-    private func readStrings(_ object: String, _ attr: String) throws -> [String] {
-        try HDF5File.locked {
+    /// The names of an object's attributes (for the snapshot walk).
+    func attributeNames(_ object: String) throws -> [String] {
+        if let snapshot { return snapshot.objects[object]?.attributes.map { $0.name } ?? [] }
+        return try HDF5File.locked {
+            final class Names { var list: [String] = [] }
+            let names = Names()
+            var index: hsize_t = 0
+            let status = H5Aiterate_by_name(
+                id, where_(object), H5_INDEX_NAME, H5_ITER_INC, &index,
+                { _, name, _, context in
+                    guard let name, let context else { return -1 }
+                    Unmanaged<Names>.fromOpaque(context).takeUnretainedValue().list.append(String(cString: name))
+                    return 0
+                }, Unmanaged.passUnretained(names).toOpaque(), hid_t(H5P_DEFAULT))
+            guard status >= 0 else { throw KedgeError(.invalidFile, "\(name): the attributes of '\(where_(object))' are unreadable") }
+            return names.list
+        }
+    }
+
+    func readStrings(_ object: String, _ attr: String) throws -> [String] {
+        if let snapshot {
+            guard let a = snapshot.objects[object]?.attributes.first(where: { $0.name == attr }) else {
+                throw KedgeError(.invalidFile, "\(name): attribute '\(attr)' of '\(where_(object))' cannot be opened")
+            }
+            switch a.value {
+            case .success(let list): return list
+            case .failure(let f): throw f.error()
+            }
+        }
+        return try HDF5File.locked {
             let what = "attribute '\(attr)' of '\(where_(object))'"
             let a = H5Aopen_by_name(id, object.isEmpty ? "/" : object, attr, hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT))
             guard a >= 0 else { throw KedgeError(.invalidFile, "\(name): \(what) cannot be opened") }
@@ -212,7 +265,16 @@ final class HDF5File {
     // MARK: datasets
 
     func datasetShape(_ path: String) throws -> [Int] {
-        try HDF5File.locked {
+        if let snapshot {
+            guard let o = snapshot.objects[path], o.kind == .dataset, let t = o.tensor else {
+                throw KedgeError(.missingWeight, "\(name): dataset '\(path)' is missing")
+            }
+            switch t {
+            case .success(let tensor): return tensor.shape
+            case .failure(let f): throw f.error()
+            }
+        }
+        return try HDF5File.locked {
             let d = H5Dopen2(id, path, hid_t(H5P_DEFAULT))
             guard d >= 0 else { throw KedgeError(.missingWeight, "\(name): dataset '\(path)' is missing") }
             defer { H5Dclose(d) }
@@ -235,7 +297,16 @@ final class HDF5File {
     /// A numeric dataset converted to float32 by libhdf5 (float16/float64/integer sources included).
     /// `context` (`layer 'd' weight 'kernel'`) goes into every message.
     func readFloats(_ path: String, context: String) throws -> Tensor {
-        try HDF5File.locked {
+        if let snapshot {
+            guard let o = snapshot.objects[path], o.kind == .dataset, let t = o.tensor else {
+                throw KedgeError(.missingWeight, "\(name): \(context): dataset '\(path)' is missing")
+            }
+            switch t {
+            case .success(let tensor): return tensor
+            case .failure(let f): throw f.error(context: context)
+            }
+        }
+        return try HDF5File.locked {
             let d = H5Dopen2(id, path, hid_t(H5P_DEFAULT))
             guard d >= 0 else { throw KedgeError(.missingWeight, "\(name): \(context): dataset '\(path)' is missing") }
             defer { H5Dclose(d) }

@@ -103,7 +103,7 @@ final class SourceModel {
     }
 
     static func openH5(_ path: String, config given: [UInt8]?) throws -> SourceModel {
-        let file = try HDF5File(path: path, name: path)
+        let file = try HDF5Isolation.open(path: path, name: path)
         let stored = try file.stringAttribute("", "model_config")
         let version =
             try file.stringAttribute("", "keras_version") ?? file.stringAttribute("model_weights", "keras_version")
@@ -185,7 +185,7 @@ final class SourceModel {
             }
             throw KedgeError(.invalidFile, "\(path) is a zip without model.weights.h5: not a Keras .keras file")
         }
-        let file = try HDF5File(image: h5, name: "\(path) (model.weights.h5)")
+        let file = try HDF5Isolation.open(image: h5, name: "\(path) (model.weights.h5)")
         let what = given != nil ? "the architecture JSON given for \(path)" : "\(path): config.json"
         let (config, parsedVersion) = try parseConfig(configText, kerasVersion: version, what: what)
         return SourceModel(

@@ -22,7 +22,7 @@ struct Bench: ParsableCommand {
         for info in model.inputs {
             if let spec = inputs.first(where: { $0.hasPrefix(info.name + "=") }) {
                 let file = String(spec.dropFirst(info.name.count + 1))
-                guard let d = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read \(file)") }
+                guard let d = FileManager.default.contents(atPath: file) else { throw RuntimeFailure("cannot read \(file)") }
                 x.append(try NPY.parse([UInt8](d)))
                 continue
             }

@@ -8,12 +8,12 @@ enum BundleDirectory {
         let dir = URL(fileURLWithPath: path)
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else {
-            throw ValidationError("\(path) is not a folder; expected a bundle folder made by `kedge convert`")
+            throw RuntimeFailure("\(path) is not a folder; expected a bundle folder made by `kedge convert`")
         }
         func load(_ name: String) throws -> [UInt8] {
             let url = dir.appendingPathComponent(name)
             guard let d = FileManager.default.contents(atPath: url.path) else {
-                throw ValidationError("\(url.path) is missing or unreadable; a bundle has model.json, model_weights.buf and model_metadata.json")
+                throw RuntimeFailure("\(url.path) is missing or unreadable; a bundle has model.json, model_weights.buf and model_metadata.json")
             }
             return [UInt8](d)
         }
@@ -25,7 +25,7 @@ enum BundleDirectory {
         do {
             return try Model(modelJSON: b.model, weights: b.weights, metadata: b.metadata, options: .init(fuse: fuse))
         } catch {
-            throw ValidationError("\(path): \(describe(error))")
+            throw RuntimeFailure("\(path): \(describe(error))")
         }
     }
 }

@@ -22,9 +22,9 @@ struct CascadeRun: ParsableCommand {
         do {
             cascade = try CascadeFolder.load(directory)
         } catch {
-            throw ValidationError(describe(error))
+            throw RuntimeFailure(describe(error))
         }
-        guard let bytes = FileManager.default.contents(atPath: volume) else { throw ValidationError("cannot read \(volume)") }
+        guard let bytes = FileManager.default.contents(atPath: volume) else { throw RuntimeFailure("cannot read \(volume)") }
         var timings: [(String, Double)] = []
         var current: (String, UInt64)? = nil
         func mark(_ next: String?) {
@@ -38,7 +38,7 @@ struct CascadeRun: ParsableCommand {
             result = try cascade.run(volume: t) { mark($0) }
             mark(nil)
         } catch {
-            throw ValidationError("\(volume): \(describe(error))")
+            throw RuntimeFailure("\(volume): \(describe(error))")
         }
         if json {
             print(result.report(timings: timings).serialized(pretty: true))

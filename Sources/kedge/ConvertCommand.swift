@@ -20,12 +20,13 @@ struct Convert: ParsableCommand {
     var quantize: WeightStorage = .float32
 
     func run() throws {
+        isolateHDF5Reading()
         let bundle: ConvertedBundle
         do {
             bundle = try Converter.convert(
                 input: input, outputDirectory: output, options: ConvertOptions(quantize: quantize, configPath: config))
         } catch {
-            throw ValidationError(describe(error))
+            throw RuntimeFailure(describe(error))
         }
         let ins = bundle.inputs.map { "\($0.name) \(describeShape($0.shape ?? []))" }.joined(separator: ", ")
         let outs = bundle.outputs.map { "\($0.name) \(describeShape($0.shape ?? []))" }.joined(separator: ", ")
