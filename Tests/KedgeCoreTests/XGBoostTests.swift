@@ -62,4 +62,40 @@ import Testing
         }
         #expect(throws: KedgeError.self) { try Self.model(from: imported) }
     }
+
+    /// A bundle's tree tensors are float32: NaN, infinities, fractions and values beyond Int32 in an index tensor,
+    /// and non-finite thresholds or base margins, are load errors naming the weight (they used to trap converting
+    /// to Int32, natively and in wasm).
+    @Test(arguments: [
+        ("left_children", Float.nan), ("right_children", Float.infinity), ("split_indices", 1e15),
+        ("tree_offsets", -Float.infinity), ("tree_groups", 0.5), ("split_conditions", Float.nan),
+        ("base_margin", Float.infinity), ("split_indices", -3e9),
+    ])
+    func hostileTreeValuesAreLoadErrors(_ weight: String, _ value: Float) throws {
+        var imported = try XGBoostImport.convert(try Self.bytes("binary_logistic", "model.json"))
+        for i in imported.tensors.indices where imported.tensors[i].1 == weight {
+            imported.tensors[i].2.data[0] = value
+        }
+        do {
+            _ = try Self.model(from: imported)
+            Issue.record("\(weight) = \(value) loaded")
+        } catch let e as KedgeError {
+            let named = e.message.contains(weight) || e.message.contains("split condition") || e.message.contains("base margin")
+                || e.message.contains("tree_offsets") || e.message.contains("class")
+            #expect(named, "\(e.message)")
+        }
+    }
+
+    @Test func hugeIndicesInTheJSONAreConvertErrorsNotTraps() throws {
+        var text = String(decoding: try Self.bytes("binary_logistic", "model.json"), as: UTF8.self)
+        guard let r = text.range(of: "\"split_indices\":[") ?? text.range(of: "\"split_indices\": [") else {
+            Issue.record("no split_indices in the fixture")
+            return
+        }
+        // The first node's feature index becomes 1e15: a number the JSON holds exactly, far beyond Int32.
+        guard let comma = text[r.upperBound...].firstIndex(where: { $0 == "," || $0 == "]" }) else { return }
+        text.replaceSubrange(r.upperBound..<comma, with: "1000000000000000")
+        let imported = try XGBoostImport.convert(Array(text.utf8))
+        #expect(throws: KedgeError.self) { try Self.model(from: imported) }
+    }
 }

@@ -31,9 +31,25 @@ final class XGBoostTrees: Layer {
 
     init(_ s: LayerSpec) throws(KedgeError) {
         numFeatures = try s.config.int("num_feature")
+        guard numFeatures > 0 else {
+            throw KedgeError(.invalidConfig, "layer '\(s.name)' (XGBoostTrees): num_feature is \(numFeatures); it must be positive")
+        }
         numGroups = max(try s.config.int("num_groups", default: 1), 1)
         baseMargin = try s.weight("base_margin", shape: [numGroups]).data
-        func ints(_ n: String) throws(KedgeError) -> [Int32] { try s.weight(n).data.map { Int32($0) } }
+        // Indices are stored as float32: each must be a whole number in Int32's range (a NaN, an infinity or 1e15
+        // from a hostile file would trap in a plain conversion).
+        func ints(_ n: String) throws(KedgeError) -> [Int32] {
+            let values = try s.weight(n).data
+            var out = [Int32](repeating: 0, count: values.count)
+            for (i, v) in values.enumerated() {
+                guard let k = Int32(exactly: v) else {
+                    throw KedgeError(
+                        .invalidBundle, "layer '\(s.name)' (XGBoostTrees): weight '\(n)' entry \(i) is not an integer index (NaN, infinite, fractional or beyond Int32)")
+                }
+                out[i] = k
+            }
+            return out
+        }
         treeOffsets = try ints("tree_offsets")
         treeGroups = try ints("tree_groups")
         left = try ints("left_children")
@@ -47,6 +63,10 @@ final class XGBoostTrees: Layer {
 
     /// Checks every index so that evaluation can never read out of bounds or loop.
     func validate() throws(KedgeError) {
+        for (i, v) in threshold.enumerated() where !v.isFinite {
+            throw configError("split condition \(i) is not finite (NaN or infinite)")
+        }
+        for (g, v) in baseMargin.enumerated() where !v.isFinite { throw configError("base margin \(g) is not finite") }
         let nodes = left.count
         guard right.count == nodes, feature.count == nodes, threshold.count == nodes, defaultLeft.count == nodes else {
             throw configError("tree node arrays differ in length")
