@@ -29,10 +29,27 @@ public struct LayerConfig {
 
     public func int(_ key: String) throws(KedgeError) -> Int {
         guard let v = self[key] else { throw error(key, "is missing") }
-        if let i = v.int { return i }
-        if let a = v.array, a.count == 1, let i = a[0].int { return i }
-        throw error(key, "must be an integer")
+        var value: Int? = v.int
+        if value == nil, let a = v.array, a.count == 1 { value = a[0].int }
+        guard let i = value else { throw error(key, "must be an integer") }
+        if LayerConfig.sizeKeys.contains(key) {
+            // Every layer reads its sizes here, so a hostile file's `units: -3` or `filters: 1e15` is refused once,
+            // before any layer allocates or multiplies with it.
+            guard i >= 1, i <= LayerConfig.maxSize else {
+                throw error(key, "is \(i); it must be a size from 1 to \(LayerConfig.maxSize)")
+            }
+        }
+        return i
     }
+
+    /// Config keys that hold a count of units, channels, heads or features (Keras 1-3 spellings).
+    static let sizeKeys: [String] = [
+        "units", "output_dim", "input_dim", "filters", "nb_filter", "key_dim", "value_dim", "num_heads", "nb_feature",
+        "depth_multiplier", "groups", "num_feature", "num_groups",
+    ]
+    /// The largest size accepted: 2^24 units or channels is far past any model, and keeps products of a few sizes
+    /// well inside Int.
+    static let maxSize = 1 << 24
 
     public func int(_ key: String, default d: Int) throws(KedgeError) -> Int {
         has(key) ? try int(key) : d
