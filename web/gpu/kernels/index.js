@@ -9,9 +9,11 @@ import * as copy from './copy.js'
 import * as softmax from './softmax.js'
 import * as scaleShift from './scaleShift.js'
 import { encoder } from './merge.js'
+import { concat, pad, crop, transpose, upsample, depthwiseConv, convTranspose } from './layout.js'
 
 const merges = Object.fromEntries(['add', 'subtract', 'multiply', 'average', 'maximum', 'minimum']
   .map(op => [op, { encode: encoder(op) }]))
 
-export const kernels = { conv, dense, pool, globalPool, activation, copy, softmax, scaleShift, ...merges }
+export const kernels = { conv, dense, pool, globalPool, activation, copy, softmax, scaleShift, ...merges,
+  concat, pad, crop, transpose, upsample, depthwiseConv, convTranspose }
 export const hasKernel = op => Object.hasOwn(kernels, op)

@@ -78,6 +78,27 @@ function cases() {
       const out = Array.from({ length: R }, (_, d) => Math.max(...ss.map(s => s[d - (R - s.length)] ?? 1)))
       c.push({ name: `${op} broadcast ${i}`, step: { op, activation: i === 1 ? ACTS[4] : undefined }, inShapes: ss, outShape: out, weights: [] })
     })
+
+  c.push({ name: 'concat axis 1', step: { op: 'concat', params: { axis: 1 } }, inShapes: [[2, 3, 4], [2, 5, 4], [2, 1, 4]], outShape: [2, 9, 4], weights: [] })
+  c.push({ name: 'concat last axis', step: { op: 'concat', params: { axis: 2 } }, inShapes: [[2, 3, 4], [2, 3, 7]], outShape: [2, 3, 11], weights: [] })
+  c.push({ name: 'pad', step: { op: 'pad', params: { before: [0, 1, 2, 0], after: [0, 2, 0, 1], value: 0.5 } }, inShapes: [[2, 3, 4, 3]], outShape: [2, 6, 6, 4], weights: [] })
+  c.push({ name: 'crop', step: { op: 'crop', params: { before: [0, 1, 2, 0] } }, inShapes: [[2, 5, 6, 3]], outShape: [2, 3, 2, 3], weights: [] })
+  c.push({ name: 'transpose', step: { op: 'transpose', params: { perm: [0, 3, 1, 2] } }, inShapes: [[2, 3, 4, 5]], outShape: [2, 5, 3, 4], weights: [] })
+  c.push({ name: 'upsample 2D', step: { op: 'upsample', params: { rank: 2, size: [2, 3], interpolation: 'nearest' } }, inShapes: [[2, 3, 4, 2]], outShape: [2, 6, 12, 2], weights: [] })
+  c.push({ name: 'upsample 3D', step: { op: 'upsample', params: { rank: 3, size: [2, 1, 3] } }, inShapes: [[1, 2, 3, 2, 3]], outShape: [1, 4, 3, 6, 3], weights: [] })
+  for (let i = 0; i < 8; i++) {
+    const r = ri(1, 3), kernel = [], strides = [], dilation = [], padBefore = [], sp = [], out = [], outT = []
+    for (let j = 0; j < r; j++) {
+      const k = ri(1, 3), s = ri(1, 3), d = ri(1, 2), eff = (k - 1) * d + 1, n = ri(eff, r === 3 ? 5 : 9), pb = ri(0, eff - 1), pa = ri(0, 1)
+      kernel.push(k); strides.push(s); dilation.push(d); padBefore.push(pb); sp.push(n)
+      out.push(Math.floor((n + pb + pa - eff) / s) + 1); outT.push(Math.max(1, (n - 1) * s + eff - pb - pa))
+    }
+    const C = ri(1, 5), M = ri(1, 3), CO = ri(1, 6), N = ri(1, 2), bias = i % 2 ? null : 1
+    c.push({ name: `depthwiseConv ${i}`, step: { op: 'depthwiseConv', params: { rank: r, kernel, strides, dilation, padBefore, multiplier: M }, weights: { kernel: 0, bias }, activation: pick(ACTS.slice(0, 4)) },
+      inShapes: [[N, ...sp, C]], outShape: [N, ...out, C * M], weights: [data(prod(kernel) * C * M), data(C * M)] })
+    c.push({ name: `convTranspose ${i}`, step: { op: 'convTranspose', params: { rank: r, kernel, strides, dilation, padBefore }, weights: { kernel: 0, bias }, activation: pick(ACTS.slice(0, 4)) },
+      inShapes: [[N, ...sp, C]], outShape: [N, ...outT, CO], weights: [data(prod(kernel) * CO * C), data(CO)] })
+  }
   return c
 }
 

@@ -45,6 +45,7 @@ export function act(a, x) {
 
 // Reference of one step: (step, [{data, shape}], weights: Float32Array[], outShape) -> Float64Array
 export function reference(step, ins, weights, ys) {
+  if (['concat', 'pad', 'crop', 'transpose', 'upsample', 'depthwiseConv', 'convTranspose'].includes(step.op)) return referenceLayout(step, ins, weights, ys)
   const p = step.params ?? {}, y = new Float64Array(prod(ys)), a = v => act(step.activation, v)
   const xs = ins[0].shape, x = ins[0].data
   switch (step.op) {
@@ -146,4 +147,43 @@ export function reference(step, ins, weights, ys) {
       return y
     }
   }
+}
+
+// Layout ops and the direct depthwise / transposed convolutions.
+const unravel = (i, s) => { const c = []; for (let d = s.length - 1; d >= 0; d--) { c[d] = i % s[d]; i = Math.floor(i / s[d]) } return c }
+const ravel = (c, s) => c.reduce((a, v, d) => a * s[d] + v, 0)
+export function referenceLayout(step, ins, weights, ys) {
+  const p = step.params ?? {}, y = new Float64Array(prod(ys)), xs = ins[0].shape, x = ins[0].data, a = v => act(step.activation, v)
+  for (let i = 0; i < y.length; i++) {
+    const o = unravel(i, ys)
+    switch (step.op) {
+      case 'concat': { let at = 0; for (const t of ins) { if (o[p.axis] < at + t.shape[p.axis]) { const c = [...o]; c[p.axis] -= at; y[i] = t.data[ravel(c, t.shape)]; break } at += t.shape[p.axis] } break }
+      case 'pad': { const c = o.map((v, d) => v - p.before[d]); y[i] = c.every((v, d) => v >= 0 && v < xs[d]) ? x[ravel(c, xs)] : p.value; break }
+      case 'crop': y[i] = x[ravel(o.map((v, d) => v + p.before[d]), xs)]; break
+      case 'transpose': { const c = []; p.perm.forEach((src, d) => { c[src] = o[d] }); y[i] = x[ravel(c, xs)]; break }
+      case 'upsample': y[i] = x[ravel(o.map((v, d) => (d >= 1 && d <= p.size.length ? Math.floor(v / p.size[d - 1]) : v)), xs)]; break
+      case 'depthwiseConv': case 'convTranspose': {
+        const r = p.rank, sp = o.slice(1, 1 + r), co = o.at(-1), b = o[0], k = weights[step.weights.kernel]
+        let s = step.weights.bias != null ? weights[step.weights.bias][co] : 0
+        const taps = prod(p.kernel)
+        for (let t = 0; t < taps; t++) {
+          const tc = unravel(t, p.kernel)
+          if (step.op === 'depthwiseConv') {
+            const ic = sp.map((v, d) => v * p.strides[d] - p.padBefore[d] + tc[d] * p.dilation[d])
+            if (ic.some((v, d) => v < 0 || v >= xs[1 + d])) continue
+            const c = Math.floor(co / p.multiplier)
+            s += x[ravel([b, ...ic, c], xs)] * k[t * ys.at(-1) + co]
+          } else {
+            const tt = sp.map((v, d) => v + p.padBefore[d] - tc[d] * p.dilation[d])
+            if (tt.some((v, d) => v < 0 || v % p.strides[d] !== 0 || v / p.strides[d] >= xs[1 + d])) continue
+            const ic = tt.map((v, d) => v / p.strides[d]), CI = xs.at(-1)
+            for (let ci = 0; ci < CI; ci++) s += x[ravel([b, ...ic, ci], xs)] * k[(t * ys.at(-1) + co) * CI + ci]
+          }
+        }
+        y[i] = a(s); break
+      }
+      default: throw new Error('no reference for ' + step.op)
+    }
+  }
+  return y
 }
