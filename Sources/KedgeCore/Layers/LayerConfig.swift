@@ -32,7 +32,9 @@ public struct LayerConfig {
         var value: Int? = v.int
         if value == nil, let a = v.array, a.count == 1 { value = a[0].int }
         guard let i = value else { throw error(key, "must be an integer") }
-        if LayerConfig.sizeKeys.contains(key) {
+        // GroupNormalization's groups=-1 means one group per channel (instance normalization), as Keras reads it.
+        let keepsMinusOne = key == "groups" && className == "GroupNormalization" && i == -1
+        if LayerConfig.sizeKeys.contains(key) && !keepsMinusOne {
             // Every layer reads its sizes here, so a hostile file's `units: -3` or `filters: 1e15` is refused once,
             // before any layer allocates or multiplies with it.
             guard i >= 1, i <= LayerConfig.maxSize else {
