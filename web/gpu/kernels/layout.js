@@ -44,8 +44,23 @@ export const transpose = { encode(ctx, step, inputs, outputs) {
 } }
 
 export const upsample = { encode(ctx, step, inputs, outputs) {
-  if ((step.params.interpolation ?? 'nearest') !== 'nearest') throw new Error(`upsample: '${step.params.interpolation}' has no GPU kernel`)
   const ys = outputs[0].shape, xs = inputs[0].shape, size = step.params.size
+  const mode = step.params.interpolation ?? 'nearest'
+  if (mode === 'bilinear' && xs.length === 4) {
+    // tf.image.resize bilinear with half-pixel centres, as Sources/KedgeCore/Kernels/Resize.swift resizeBilinear.
+    const [, H, W, C] = xs, [, OH, OW] = ys
+    const body = `${coords(ys)}
+  let sy = (f32(o1) + 0.5) * ${H / OH} - 0.5; let fy = floor(sy); let y0 = u32(max(i32(fy), 0)); let y1 = u32(min(i32(ceil(sy)), ${H - 1})); let wy = sy - fy;
+  let sx = (f32(o2) + 0.5) * ${W / OW} - 0.5; let fx = floor(sx); let x0 = u32(max(i32(fx), 0)); let x1 = u32(min(i32(ceil(sx)), ${W - 1})); let wx = sx - fx;
+  let base = o0 * ${H * W * C}u + o3;
+  let tl = x[base + (y0 * ${W}u + x0) * ${C}u]; let tr = x[base + (y0 * ${W}u + x1) * ${C}u];
+  let bl = x[base + (y1 * ${W}u + x0) * ${C}u]; let br = x[base + (y1 * ${W}u + x1) * ${C}u];
+  let t = tl + (tr - tl) * wx; let bo = bl + (br - bl) * wx;
+  y[i] = t + (bo - t) * wy;`
+    elementwise(ctx, ['x'], [inputs[0].buffer, outputs[0].buffer], prod(ys), body)
+    return
+  }
+  if (mode !== 'nearest') throw new Error(`upsample: '${mode}' has no GPU kernel`)
   const idx = xs.map((_, d) => (d >= 1 && d <= size.length ? `(o${d} / ${size[d - 1]}u)` : `o${d}`))
   elementwise(ctx, ['x'], [inputs[0].buffer, outputs[0].buffer], prod(ys), coords(ys) + ` y[i] = x[${linear(xs, idx)}];`)
 } }

@@ -85,6 +85,8 @@ function cases() {
   c.push({ name: 'crop', step: { op: 'crop', params: { before: [0, 1, 2, 0] } }, inShapes: [[2, 5, 6, 3]], outShape: [2, 3, 2, 3], weights: [] })
   c.push({ name: 'transpose', step: { op: 'transpose', params: { perm: [0, 3, 1, 2] } }, inShapes: [[2, 3, 4, 5]], outShape: [2, 5, 3, 4], weights: [] })
   c.push({ name: 'upsample 2D', step: { op: 'upsample', params: { rank: 2, size: [2, 3], interpolation: 'nearest' } }, inShapes: [[2, 3, 4, 2]], outShape: [2, 6, 12, 2], weights: [] })
+  c.push({ name: 'upsample bilinear', step: { op: 'upsample', params: { rank: 2, size: [2, 3], interpolation: 'bilinear' } }, inShapes: [[2, 3, 5, 3]], outShape: [2, 6, 15, 3], weights: [] })
+  c.push({ name: 'upsample bilinear 1x1', step: { op: 'upsample', params: { rank: 2, size: [3, 2], interpolation: 'bilinear' } }, inShapes: [[1, 1, 4, 2]], outShape: [1, 3, 8, 2], weights: [] })
   c.push({ name: 'upsample 3D', step: { op: 'upsample', params: { rank: 3, size: [2, 1, 3] } }, inShapes: [[1, 2, 3, 2, 3]], outShape: [1, 4, 3, 6, 3], weights: [] })
   for (let i = 0; i < 8; i++) {
     const r = ri(1, 3), kernel = [], strides = [], dilation = [], padBefore = [], sp = [], out = [], outT = []

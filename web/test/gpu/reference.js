@@ -161,7 +161,15 @@ export function referenceLayout(step, ins, weights, ys) {
       case 'pad': { const c = o.map((v, d) => v - p.before[d]); y[i] = c.every((v, d) => v >= 0 && v < xs[d]) ? x[ravel(c, xs)] : p.value; break }
       case 'crop': y[i] = x[ravel(o.map((v, d) => v + p.before[d]), xs)]; break
       case 'transpose': { const c = []; p.perm.forEach((src, d) => { c[src] = o[d] }); y[i] = x[ravel(c, xs)]; break }
-      case 'upsample': y[i] = x[ravel(o.map((v, d) => (d >= 1 && d <= p.size.length ? Math.floor(v / p.size[d - 1]) : v)), xs)]; break
+      case 'upsample': if (p.interpolation === 'bilinear') {
+        const [, H, W, C] = xs, src = (o, n, m) => (o + 0.5) * (n / m) - 0.5
+        const sy = Math.fround(src(o[1], H, ys[1])), sx = Math.fround(src(o[2], W, ys[2]))
+        const y0 = Math.max(Math.floor(sy), 0), y1 = Math.min(Math.ceil(sy), H - 1), x0 = Math.max(Math.floor(sx), 0), x1 = Math.min(Math.ceil(sx), W - 1)
+        const wy = sy - Math.floor(sy), wx = sx - Math.floor(sx), at = (yy, xx) => x[((o[0] * H + yy) * W + xx) * C + o[3]]
+        const t = at(y0, x0) + (at(y0, x1) - at(y0, x0)) * wx, bo = at(y1, x0) + (at(y1, x1) - at(y1, x0)) * wx
+        y[i] = t + (bo - t) * wy; break
+      }
+        y[i] = x[ravel(o.map((v, d) => (d >= 1 && d <= p.size.length ? Math.floor(v / p.size[d - 1]) : v)), xs)]; break
       case 'depthwiseConv': case 'convTranspose': {
         const r = p.rank, sp = o.slice(1, 1 + r), co = o.at(-1), b = o[0], k = weights[step.weights.kernel]
         let s = step.weights.bias != null ? weights[step.weights.bias][co] : 0
