@@ -64,6 +64,10 @@ function cases() {
   }
   ACTS.forEach((a, i) => c.push({ name: `activation ${a?.kind ?? 'none'} ${i}`, step: { op: 'activation', activation: a },
     inShapes: [[3, 257]], outShape: [3, 257], weights: [] }))
+  ACTS.forEach((a, i) => c.push({ name: `activation ${a?.kind ?? 'none'} ${i} wide range`, step: { op: 'activation', activation: a },
+    inShapes: [[1000]], outShape: [1000], weights: [], scale: a?.kind === 'exponential' ? 20 : 40 }))
+  c.push({ name: 'softmax wide range', step: { op: 'softmax', params: { axis: 1, log: false } }, inShapes: [[3, 50]], outShape: [3, 50], weights: [], scale: 60 })
+  c.push({ name: 'log softmax wide range', step: { op: 'softmax', params: { axis: 1, log: true } }, inShapes: [[3, 50]], outShape: [3, 50], weights: [], scale: 60 })
   c.push({ name: 'activation large (2D grid)', step: { op: 'activation', activation: ACTS[1] }, inShapes: [[65536 * 256 + 77]], outShape: [65536 * 256 + 77], weights: [] })
   c.push({ name: 'copy', step: { op: 'copy' }, inShapes: [[4, 5, 6]], outShape: [120], weights: [] })
   for (const [s, ax, log] of [[[2, 7], 1, false], [[2, 5, 3], 1, true], [[3, 4, 6], 2, false], [[1, 1000], 1, true]])
@@ -116,7 +120,7 @@ async function main() {
   }
   for (const t of cases()) {
     try {
-      const ins = t.inShapes.map(s => ({ shape: s, data: data(prod(s)) }))
+      const ins = t.inShapes.map(s => ({ shape: s, data: data(prod(s)).map(v => v * (t.scale ?? 1)) }))
       const wb = t.weights.map(buf)
       const outN = prod(t.outShape)
       const out = device.createBuffer({ size: Math.max(4, outN * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC })
