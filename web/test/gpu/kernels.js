@@ -154,7 +154,11 @@ async function main() {
   return { results, adapter: adapter.info?.architecture ?? '' }
 }
 
-main().catch(e => ({ results: [], error: String(e?.stack ?? e) })).then(r => {
-  document.getElementById('log').textContent = JSON.stringify(r, null, 1)
-  return fetch('/result', { method: 'POST', body: JSON.stringify(r) })
-})
+// Runs only as the page's script: `node --test web/test/` also loads every file under web/test, and there is no
+// document (nor WebGPU) there.
+if (typeof document !== 'undefined') {
+  main().catch(e => ({ results: [], error: String(e?.stack ?? e) })).then(r => {
+    document.getElementById('log').textContent = JSON.stringify(r, null, 1)
+    return fetch('/result', { method: 'POST', body: JSON.stringify(r) })
+  })
+}
