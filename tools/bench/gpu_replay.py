@@ -35,7 +35,7 @@ class Replay:
         for k, v in limits.items():
             key = "".join("-" + c.lower() if c.isupper() else c for c in k)
             if key in adapter.limits:
-                wanted[key] = v
+                wanted[key] = min(v, adapter.limits[key])  # the trace asked for the recording adapter's limits
         self.device = adapter.request_device_sync(required_limits=wanted)
         self.objects = {}
         self.sizes = {}
@@ -163,6 +163,11 @@ def main():
         "dispatches": dispatches, "setup_ms": round(setup_ms, 2),
         "median_ms": round(statistics.median(times), 3), "min_ms": round(min(times), 3), "runs": args.runs,
     }
+    try:
+        flops = float(open(args.trace + ".flops").read())
+        result["gflops"] = round(flops / (result["median_ms"] * 1e6), 1)
+    except FileNotFoundError:
+        pass
     try:
         want = np.frombuffer(open(args.trace + ".out.bin", "rb").read(), dtype=np.float32)
         if want.size == first.size:

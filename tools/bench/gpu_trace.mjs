@@ -4,6 +4,8 @@
 //
 //   node tools/bench/gpu_trace.mjs BUNDLE_DIR OUT_PREFIX      writes OUT_PREFIX.json, .bin, .out.bin
 //   node tools/bench/gpu_trace.mjs --selftest OUT_PREFIX      a raw compute shader instead of a model
+//   node tools/bench/gpu_trace.mjs --layer OUT_PREFIX NAME    one web/gpu/kernels layer at a realistic size
+//                                                            (conv3x3_56, conv1x1_28, conv3d_32, dense_2048; web/gpu/trace-page.html)
 //
 // The bundle's inputs are filled with sin(0.37 i), the same values on every run.
 import { spawn, execFileSync } from 'node:child_process'
@@ -14,16 +16,16 @@ import { dirname, extname, join, normalize, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-const [first, prefix] = process.argv.slice(2)
-if (!first || !prefix) { console.error('usage: gpu_trace.mjs BUNDLE_DIR|--selftest OUT_PREFIX'); process.exit(2) }
-const selftest = first === '--selftest'
+const [first, prefix, layerName] = process.argv.slice(2)
+if (!first || !prefix) { console.error('usage: gpu_trace.mjs BUNDLE_DIR|--selftest|--layer OUT_PREFIX [LAYER]'); process.exit(2) }
+const selftest = first === '--selftest' || first === '--layer'
 const bundleDir = selftest ? null : resolve(first)
 const chromium = ['chromium', 'chromium-browser', 'google-chrome'].map(c => {
   try { return execFileSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' }).trim() } catch { return '' }
 }).find(Boolean)
 if (!chromium) { console.error('gpu_trace: no chromium'); process.exit(1) }
 
-let query = 'selftest=1'
+let query = first === '--layer' ? `layer=${layerName}` : 'selftest=1'
 if (!selftest) {
   const meta = JSON.parse(readFileSync(join(bundleDir, 'model_metadata.json'), 'utf8'))
   const inputs = {}
